@@ -1,0 +1,93 @@
+// Model: the interface every architecture (Mamba-1, Mamba-2, RWKV-6, RWKV-7)
+// implements, and the batch it runs.
+//
+// One Forward() call is one engine step: B sequences, each with its own state
+// slot and a chunk of 1..T new tokens. The linear layers run as one
+// matrix-matrix product over all tokens of the step (where batching pays); the
+// recurrence runs per sequence. Contracts every implementation keeps on CPU:
+//   * a chunk of T tokens gives bitwise the same logits and state as T
+//     single-token steps;
+//   * a sequence's logits and state are bitwise independent of what else is
+//     in the batch (each output's reduction order never depends on B or T).
+//
+// Thread-safety: a Model is immutable after loading except for its scratch
+// buffers: Forward() must be called from one thread at a time (the engine
+// thread). It uses the kernels' thread pool internally.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/state.h"
+#include "engine/util/status.h"
+
+namespace rs::engine {
+
+enum class Arch { kMamba1, kMamba2, kRwkv6, kRwkv7 };
+const char* ArchName(Arch arch);
+
+struct ModelSpec {
+  Arch arch = Arch::kMamba1;
+  int64_t d_model = 0;
+  int64_t n_layer = 0;
+  int64_t vocab_size = 0;  // rows of the embedding / logits per position (padded)
+  std::string weight_dtype;  // "F32", "F16", "BF16": the dtype of the big matrices
+  size_t weight_bytes = 0;   // bytes of all weights as held in memory
+  // Content fingerprint (hex): architecture, dimensions, tensor names, shapes,
+  // dtypes and a sample of every tensor's bytes. States carry it.
+  std::string fingerprint;
+  StateLayout state;
+  // Architecture-specific dimensions for display ("d_inner=1536 d_state=16 ...").
+  std::string details;
+};
+
+// One sequence's part of a step.
+struct SeqChunk {
+  int slot = -1;                       // state slot in the pool
+  std::span<const int32_t> tokens;     // 1..T new tokens, each < vocab_size
+  bool all_logits = false;             // logits for every position, not only the last
+};
+
+struct Batch {
+  std::vector<SeqChunk> seqs;
+};
+
+// Logits of a step: rows of vocab_size floats. For each sequence in batch
+// order: T rows if all_logits, else 1 row (its last position).
+struct Logits {
+  int64_t vocab_size = 0;
+  std::vector<float> data;
+  std::vector<int64_t> row_offset;  // first row of each sequence
+  const float* Row(int64_t row) const { return data.data() + row * vocab_size; }
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual const ModelSpec& spec() const = 0;
+
+  // Runs one step. Errors: INVALID_ARGUMENT for an empty chunk, a token out
+  // of range, a bad or duplicated slot, or a pool of another model.
+  virtual Status Forward(const Batch& batch, StatePool& pool, Logits* logits) = 0;
+
+  // A pool of n_slots states of this model.
+  std::unique_ptr<StatePool> NewStatePool(int n_slots) const {
+    return std::make_unique<StatePool>(spec().state, spec().fingerprint, n_slots);
+  }
+};
+
+struct LoadOptions {
+  int n_threads = 0;  // 0: hardware concurrency
+};
+
+// Loads a model from a folder (HF layout: config.json + model.safetensors or
+// a sharded index; original state-spaces layout: config.json +
+// pytorch_model.bin) or a single .safetensors / .pth file.
+// Errors are one clear line: NOT_FOUND, DATA_LOSS (corrupt files),
+// INVALID_ARGUMENT (wrong shapes), UNIMPLEMENTED (unknown architecture/dtype).
+StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& path, const LoadOptions& options = {});
+
+}  // namespace rs::engine

@@ -1,0 +1,22 @@
+# Shared helpers for scripts/serve, scripts/test and scripts/fuzz (sourced).
+
+# ensure_packages PKG...: installs the Debian packages that are missing.
+ensure_packages() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing Debian packages: ${missing[*]}" >&2
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+}
+
+# Packages every build needs (engine, kernels, CLI, tests, benchmarks).
+RS_BUILD_PACKAGES=(cmake ninja-build g++ make libgtest-dev libbenchmark-dev)
+
+# Number of parallel build jobs.
+rs_jobs() { nproc 2>/dev/null || echo 2; }
