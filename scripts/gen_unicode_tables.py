@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Generates engine/tokenizer/unicode_tables.cc from Python's `unicodedata`.
+
+The tokenizers need a little Unicode data and engine/ may link no Unicode
+library (no ICU), so the data is committed as compact C++ range tables:
+
+  * character classes for the GPT-2/NeoX pre-tokenizer regex: \\p{L}
+    (Lu Ll Lt Lm Lo), \\p{N} (Nd Nl No) and \\s (White_Space, as Oniguruma and
+    the Rust regex crate define it: U+0009..U+000D, U+0085 and the Zs, Zl, Zp
+    categories; unlike Python's str.isspace() it excludes U+001C..U+001F);
+  * canonical combining classes (non-zero only);
+  * full canonical decompositions (recursively expanded; Hangul syllables are
+    algorithmic and left out);
+  * primary composites (canonical pairs that NFC recomposes, i.e. with the
+    composition exclusions, singletons and non-starter decompositions removed;
+    derived by asking unicodedata.normalize('NFC') about every pair);
+  * the characters for which NFC is not the identity "locally" (non-zero
+    combining class, NFC_Quick_Check No or Maybe): text without any of them is
+    already NFC, the fast path.
+
+Usage: python3 scripts/gen_unicode_tables.py > engine/tokenizer/unicode_tables.cc
+Run it with the Python whose Unicode version you want; the version is written
+into the output.
+"""
+
+import sys
+import unicodedata
+
+MAX_CP = 0x10FFFF
+SURROGATES = range(0xD800, 0xE000)
+WHITE_SPACE_EXPECTED = [0x9, 0xA, 0xB, 0xC, 0xD, 0x20, 0x85, 0xA0, 0x1680] + list(
+    range(0x2000, 0x200B)) + [0x2028, 0x2029, 0x202F, 0x205F, 0x3000]
+
+HANGUL_S_BASE, HANGUL_S_COUNT = 0xAC00, 11172
+HANGUL_V_FIRST, HANGUL_V_LAST = 0x1161, 0x1175
+HANGUL_T_FIRST, HANGUL_T_LAST = 0x11A8, 0x11C2
+
+
+def all_code_points():
+  for cp in range(MAX_CP + 1):
+    if cp in SURROGATES:
+      continue
+    yield cp
+
+
+def is_hangul_syllable(cp):
+  return HANGUL_S_BASE <= cp < HANGUL_S_BASE + HANGUL_S_COUNT
+
+
+def char_class(cp):
+  cat = unicodedata.category(chr(cp))
+  if cat in ('Lu', 'Ll', 'Lt', 'Lm', 'Lo'):
+    return 1  # letter
+  if cat in ('Nd', 'Nl', 'No'):
+    return 2  # number
+  if cat in ('Zs', 'Zl', 'Zp') or 0x9 <= cp <= 0xD or cp == 0x85:
+    return 3  # white space
+  return 0
+
+
+def canonical_decomposition(cp):
+  """Full canonical decomposition (list of code points) or None."""
+  if is_hangul_syllable(cp):
+    return None
+  d = unicodedata.decomposition(chr(cp))
+  if not d or d.startswith('<'):
+    return None
+  out = []
+  for part in d.split():
+    sub = int(part, 16)
+    full = canonical_decomposition(sub)
+    out.extend(full if full else [sub])
+  return out
+
+
+def ranges(values):
+  """[(first, last, value)] for maximal runs of equal non-zero values."""
+  out = []
+  for cp, v in values:
+    if not v:
+      continue
+    if out and out[-1][1] == cp - 1 and out[-1][2] == v:
+      out[-1][1] = cp
+    else:
+      out.append([cp, cp, v])
+  return out
+
+
+def emit_rows(lines, rows, per_line):
+  for i in range(0, len(rows), per_line):
+    lines.append('    ' + ' '.join(rows[i:i + per_line]))
+
+
+def main():
+  classes = [(cp, char_class(cp)) for cp in all_code_points()]
+  ws = [cp for cp, c in classes if c == 3]
+  assert ws == WHITE_SPACE_EXPECTED, 'White_Space differs from the known set: %r' % ws
+  class_ranges = ranges(classes)
+
+  ccc_ranges = ranges((cp, unicodedata.combining(chr(cp))) for cp in all_code_points())
+
+  decomps = []
+  for cp in all_code_points():
+    d = canonical_decomposition(cp)
+    if d:
+      assert unicodedata.normalize('NFD', chr(cp)) == ''.join(map(chr, d)), hex(cp)
+      decomps.append((cp, d))
+
+  # Primary composites: the canonical pairs NFC puts back together.
+  compositions = []
+  for cp in all_code_points():
+    if is_hangul_syllable(cp):
+      continue
+    d = unicodedata.decomposition(chr(cp))
+    if not d or d.startswith('<'):
+      continue
+    parts = [int(p, 16) for p in d.split()]
+    if len(parts) != 2:
+      continue
+    if unicodedata.normalize('NFC', chr(parts[0]) + chr(parts[1])) == chr(cp):
+      compositions.append((parts[0], parts[1], cp))
+  compositions.sort()
+  seconds = {s for _, s, _ in compositions}
+
+  # Characters that may change under NFC or interact with their neighbours.
+  def needs_nfc(cp):
+    c = chr(cp)
+    if unicodedata.combining(c) != 0:
+      return 1
+    if unicodedata.normalize('NFC', c) != c:
+      return 1  # NFC_QC = No
+    if cp in seconds or HANGUL_V_FIRST <= cp <= HANGUL_V_LAST or \
+        HANGUL_T_FIRST <= cp <= HANGUL_T_LAST:
+      return 1  # NFC_QC = Maybe
+    return 0
+
+  nfc_ranges = ranges((cp, needs_nfc(cp)) for cp in all_code_points())
+  for cp, _ in classes:
+    if cp < 0x80:
+      assert not needs_nfc(cp)
+
+  pool = []
+  decomp_rows = []
+  for cp, d in decomps:
+    assert len(d) < 256 and len(pool) < 65536
+    decomp_rows.append('{0x%X, %d, %d},' % (cp, len(pool), len(d)))
+    pool.extend(d)
+
+  lines = []
+  lines.append('// GENERATED by scripts/gen_unicode_tables.py -- DO NOT EDIT.')
+  lines.append('// Unicode %s data (Python %d.%d.%d unicodedata).' %
+               ((unicodedata.unidata_version,) + tuple(sys.version_info[:3])))
+  lines.append('// clang-format off')
+  lines.append('#include "engine/tokenizer/unicode_tables.h"')
+  lines.append('')
+  lines.append('namespace rs::engine::unicode_tables {')
+  lines.append('')
+  lines.append('const char kUnicodeVersion[] = "%s";' % unicodedata.unidata_version)
+  lines.append('')
+  lines.append('// {first, last, class}: 1 = \\p{L}, 2 = \\p{N}, 3 = \\s.')
+  lines.append('const ClassRange kClassRanges[] = {')
+  emit_rows(lines, ['{0x%X, 0x%X, %d},' % tuple(r) for r in class_ranges], 4)
+  lines.append('};')
+  lines.append('const size_t kNumClassRanges = sizeof(kClassRanges) / sizeof(kClassRanges[0]);')
+  lines.append('')
+  lines.append('// {first, last, canonical combining class} for non-zero classes.')
+  lines.append('const ClassRange kCombiningClassRanges[] = {')
+  emit_rows(lines, ['{0x%X, 0x%X, %d},' % tuple(r) for r in ccc_ranges], 4)
+  lines.append('};')
+  lines.append('const size_t kNumCombiningClassRanges =')
+  lines.append('    sizeof(kCombiningClassRanges) / sizeof(kCombiningClassRanges[0]);')
+  lines.append('')
+  lines.append('// {first, last, 1}: characters that may change under NFC or compose with')
+  lines.append('// a neighbour (combining class != 0 or NFC_Quick_Check != Yes).')
+  lines.append('const ClassRange kNfcUnsafeRanges[] = {')
+  emit_rows(lines, ['{0x%X, 0x%X, %d},' % tuple(r) for r in nfc_ranges], 4)
+  lines.append('};')
+  lines.append('const size_t kNumNfcUnsafeRanges = sizeof(kNfcUnsafeRanges) / sizeof(kNfcUnsafeRanges[0]);')
+  lines.append('')
+  lines.append('// Full canonical decompositions: {code point, offset, length} into')
+  lines.append('// kDecompositionData, sorted by code point (Hangul syllables excluded).')
+  lines.append('const Decomposition kDecompositions[] = {')
+  emit_rows(lines, decomp_rows, 4)
+  lines.append('};')
+  lines.append('const size_t kNumDecompositions = sizeof(kDecompositions) / sizeof(kDecompositions[0]);')
+  lines.append('const char32_t kDecompositionData[] = {')
+  emit_rows(lines, ['0x%X,' % c for c in pool], 8)
+  lines.append('};')
+  lines.append('')
+  lines.append('// Primary composites {first, second, composite}, sorted by (first, second)')
+  lines.append('// (Hangul syllables excluded).')
+  lines.append('const Composition kCompositions[] = {')
+  emit_rows(lines, ['{0x%X, 0x%X, 0x%X},' % c for c in compositions], 3)
+  lines.append('};')
+  lines.append('const size_t kNumCompositions = sizeof(kCompositions) / sizeof(kCompositions[0]);')
+  lines.append('')
+  lines.append('}  // namespace rs::engine::unicode_tables')
+  print('\n'.join(lines))
+
+
+if __name__ == '__main__':
+  main()
