@@ -367,7 +367,8 @@ class Parser {
     if (integral) {
       int64_t i = 0;
       auto res = std::from_chars(first, last, i);
-      if (res.ec == std::errc() && res.ptr == last) {
+      // "-0" stays a double (-0.0) so Dump() -> Parse() keeps its sign.
+      if (res.ec == std::errc() && res.ptr == last && !(i == 0 && *first == '-')) {
         *out = Value::Int(i);
         return true;
       }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "engine/util/utf8.h"
 
 namespace rs::json {
@@ -64,6 +66,18 @@ TEST(JsonTest, DepthIsLimited) {
   std::string ok(200, '[');
   ok += std::string(200, ']');
   EXPECT_TRUE(Parse(ok).ok());
+}
+
+TEST(JsonTest, NegativeZeroKeepsItsSign) {
+  auto v = Parse("[-0, -0.0, 0]");
+  ASSERT_TRUE(v.ok());
+  EXPECT_FALSE(v->AsArray()[0].is_int());
+  EXPECT_TRUE(std::signbit(v->AsArray()[0].AsDouble()));
+  EXPECT_TRUE(std::signbit(v->AsArray()[1].AsDouble()));
+  EXPECT_TRUE(v->AsArray()[2].is_int());
+  auto again = Parse(v->Dump());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->Dump(), v->Dump());
 }
 
 TEST(JsonTest, DumpRoundTrips) {

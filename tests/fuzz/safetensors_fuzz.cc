@@ -1,0 +1,15 @@
+// libFuzzer target: ParseSafetensors on arbitrary bytes must return a Status
+// or a store whose every tensor lies in memory it owns.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "engine/io/tensor_store.h"
+#include "tests/fuzz/fuzz_check.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  auto store =
+      rs::engine::io::ParseSafetensors(std::string_view(reinterpret_cast<const char*>(data), size));
+  if (store.ok()) rs::engine::io::CheckStore(**store);
+  return 0;
+}
