@@ -1,0 +1,84 @@
+#include "kernels/cpu/cpu_level.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels/cpu/gemm.h"
+
+namespace rs::kernels {
+namespace {
+
+CpuLevel Detect() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
+    return CpuLevel::kAvx512;
+  }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+      __builtin_cpu_supports("f16c")) {
+    return CpuLevel::kAvx2;
+  }
+#endif
+  return CpuLevel::kScalar;
+}
+
+// Parses a level name; returns `fallback` for null or unknown names.
+CpuLevel Parse(const char* name, CpuLevel fallback) {
+  if (name == nullptr) return fallback;
+  if (std::strcmp(name, "avx512") == 0) return CpuLevel::kAvx512;
+  if (std::strcmp(name, "avx2") == 0) return CpuLevel::kAvx2;
+  if (std::strcmp(name, "scalar") == 0) return CpuLevel::kScalar;
+  return fallback;
+}
+
+CpuLevel Cap(CpuLevel want) {
+  const CpuLevel have = DetectedCpuLevel();
+  return static_cast<int>(want) < static_cast<int>(have) ? want : have;
+}
+
+CpuLevel EnvLevel() {
+  static const CpuLevel level = Cap(Parse(std::getenv("RS_CPU_LEVEL"), DetectedCpuLevel()));
+  return level;
+}
+
+std::atomic<int> g_override{-1};
+
+}  // namespace
+
+CpuLevel DetectedCpuLevel() {
+  static const CpuLevel level = Detect();
+  return level;
+}
+
+CpuLevel GetCpuLevel() {
+  const int o = g_override.load(std::memory_order_relaxed);
+  return o >= 0 ? static_cast<CpuLevel>(o) : EnvLevel();
+}
+
+CpuLevel SetCpuLevelForTesting(const char* level) {
+  if (level == nullptr) {
+    g_override.store(-1, std::memory_order_relaxed);
+  } else {
+    g_override.store(static_cast<int>(Cap(Parse(level, DetectedCpuLevel()))),
+                     std::memory_order_relaxed);
+  }
+  return GetCpuLevel();
+}
+
+const char* CpuLevelToString(CpuLevel level) {
+  switch (level) {
+    case CpuLevel::kAvx512:
+      return "avx512";
+    case CpuLevel::kAvx2:
+      return "avx2";
+    case CpuLevel::kScalar:
+      break;
+  }
+  return "scalar";
+}
+
+const char* CpuLevelName() { return CpuLevelToString(GetCpuLevel()); }
+
+}  // namespace rs::kernels
