@@ -36,6 +36,10 @@ struct ModelSpec {
   int64_t vocab_size = 0;  // rows of the embedding / logits per position (padded)
   std::string weight_dtype;  // "F32", "F16", "BF16": the dtype of the big matrices
   size_t weight_bytes = 0;   // bytes of all weights as held in memory
+  // Roofline arithmetic for benchmarks: matrix weights multiplied per token
+  // (FLOPs per token ~ 2x this) and weight bytes read by one decode step.
+  int64_t matmul_params_per_token = 0;
+  size_t decode_bytes_per_step = 0;
   // Content fingerprint (hex): architecture, dimensions, tensor names, shapes,
   // dtypes and a sample of every tensor's bytes. States carry it.
   std::string fingerprint;

@@ -1,0 +1,13 @@
+// The `recurrent` subcommands. Each parses its own flags from argv[2..] and
+// returns the process exit code; errors are one line on stderr.
+#pragma once
+
+namespace rs::cli {
+
+int RunGenerate(int argc, char** argv);
+int RunLogits(int argc, char** argv);
+int RunTokenize(int argc, char** argv);
+int RunBench(int argc, char** argv);
+int RunInitRandom(int argc, char** argv);
+
+}  // namespace rs::cli

@@ -1,0 +1,82 @@
+#include "cli/common.h"
+
+#include <cstdio>
+#include <filesystem>
+
+#include "engine/models/random_model.h"
+
+namespace rs::cli {
+
+namespace fs = std::filesystem;
+
+int Fail(const std::string& cmd, const Status& status) {
+  std::fprintf(stderr, "recurrent %s: %s\n", cmd.c_str(), status.message().c_str());
+  return 1;
+}
+
+StatusOr<std::string> ResolveModelPath(const Flags& flags) {
+  if (flags.Has("model")) return flags.Get("model");
+  RS_ASSIGN_OR_RETURN(std::string dir, engine::EnsureDefaultModel());
+  std::fprintf(stderr,
+               "recurrent: no --model given: using the embedded default model (%s).\n"
+               "recurrent: its weights are RANDOM, so the text it generates is noise. For real text,\n"
+               "recurrent: pass --model PATH to a checkpoint folder, e.g. state-spaces/mamba-130m-hf\n"
+               "recurrent: downloaded on a machine with internet.\n",
+               dir.c_str());
+  return dir;
+}
+
+StatusOr<std::unique_ptr<engine::Model>> LoadModelFromFlags(const Flags& flags, const std::string& path) {
+  engine::LoadOptions opts;
+  RS_ASSIGN_OR_RETURN(int64_t threads, flags.GetInt("threads", 0));
+  if (threads < 0 || threads > 1024) return InvalidArgumentError("--threads must be in [0, 1024]");
+  opts.n_threads = static_cast<int>(threads);
+  return engine::LoadModel(path, opts);
+}
+
+StatusOr<std::unique_ptr<engine::Tokenizer>> ResolveTokenizer(const Flags& flags,
+                                                              const std::string& model_path,
+                                                              int64_t vocab_size) {
+  if (flags.Has("tokenizer")) return engine::LoadTokenizer(flags.Get("tokenizer"));
+  std::error_code ec;
+  fs::path dir = fs::is_directory(model_path, ec) ? fs::path(model_path) : fs::path(model_path).parent_path();
+  if (fs::exists(dir / "tokenizer.json", ec)) return engine::LoadTokenizer((dir / "tokenizer.json").string());
+  if (vocab_size == 256) return engine::NewByteTokenizer();
+  return std::unique_ptr<engine::Tokenizer>();
+}
+
+StatusOr<std::vector<int32_t>> InputTokens(const Flags& flags, const engine::Tokenizer* tok) {
+  if (flags.Has("tokens") == flags.Has("prompt")) {
+    return InvalidArgumentError("give exactly one of --prompt TEXT or --tokens 1,2,3");
+  }
+  if (flags.Has("tokens")) return ParseIntList(flags.Get("tokens"));
+  if (tok == nullptr) {
+    return InvalidArgumentError("the model has no tokenizer (no tokenizer.json beside it): pass --tokenizer FILE or --tokens");
+  }
+  RS_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tok->Encode(flags.Get("prompt")));
+  if (ids.empty()) return InvalidArgumentError("the prompt is empty");
+  return ids;
+}
+
+Status Prefill(engine::Model& model, engine::StatePool& pool, int slot, const std::vector<int32_t>& tokens,
+               bool all_positions, engine::Logits* out, size_t chunk) {
+  if (tokens.empty()) return InvalidArgumentError("no input tokens");
+  engine::Logits part;
+  out->data.clear();
+  out->row_offset = {0};
+  for (size_t pos = 0; pos < tokens.size(); pos += chunk) {
+    const size_t n = std::min(chunk, tokens.size() - pos);
+    engine::Batch batch;
+    batch.seqs.push_back({slot, std::span<const int32_t>(tokens.data() + pos, n), all_positions});
+    RS_RETURN_IF_ERROR(model.Forward(batch, pool, &part));
+    out->vocab_size = part.vocab_size;
+    if (all_positions) {
+      out->data.insert(out->data.end(), part.data.begin(), part.data.end());
+    } else if (pos + n == tokens.size()) {
+      out->data = part.data;
+    }
+  }
+  return OkStatus();
+}
+
+}  // namespace rs::cli

@@ -1,0 +1,115 @@
+// LoadModel: resolves a model path to its files, detects the architecture
+// from the tensor names (and config.json's model_type when present), and
+// hands the tensors to the architecture's loader.
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "engine/io/tensor_store.h"
+#include "engine/model.h"
+#include "engine/models/mamba1.h"
+#include "engine/util/json.h"
+
+namespace rs::engine {
+
+const char* ArchName(Arch arch) {
+  switch (arch) {
+    case Arch::kMamba1: return "mamba1";
+    case Arch::kMamba2: return "mamba2";
+    case Arch::kRwkv6: return "rwkv6";
+    case Arch::kRwkv7: return "rwkv7";
+  }
+  return "?";
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+
+StatusOr<json::Value> ReadJsonFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFoundError("cannot open " + path.string());
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto v = json::Parse(ss.str());
+  if (!v.ok()) return InvalidArgumentError(path.string() + ": " + v.status().message());
+  if (!v->is_object()) return InvalidArgumentError(path.string() + ": not a JSON object");
+  return std::move(v).value();
+}
+
+// The checkpoint files of a model folder, in order of preference.
+StatusOr<std::unique_ptr<io::TensorStore>> OpenFolder(const fs::path& dir) {
+  if (fs::exists(dir / "model.safetensors.index.json")) {
+    return io::OpenSafetensorsIndex((dir / "model.safetensors.index.json").string());
+  }
+  if (fs::exists(dir / "model.safetensors")) return io::OpenSafetensors((dir / "model.safetensors").string());
+  if (fs::exists(dir / "pytorch_model.bin")) return io::OpenTorchZip((dir / "pytorch_model.bin").string());
+  // A folder holding exactly one .safetensors or .pth file.
+  std::vector<fs::path> candidates;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string ext = entry.path().extension().string();
+    if (ext == ".safetensors" || ext == ".pth") candidates.push_back(entry.path());
+  }
+  if (candidates.size() == 1) return io::OpenTensorFile(candidates[0].string());
+  return NotFoundError("no model weights in " + dir.string() +
+                       " (expected model.safetensors, model.safetensors.index.json or pytorch_model.bin)");
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& path, const LoadOptions& options) {
+  const fs::path p(path);
+  std::error_code ec;
+  if (!fs::exists(p, ec)) return NotFoundError("model path does not exist: " + path);
+
+  std::unique_ptr<io::TensorStore> store;
+  fs::path config_path;
+  if (fs::is_directory(p, ec)) {
+    RS_ASSIGN_OR_RETURN(store, OpenFolder(p));
+    config_path = p / "config.json";
+  } else {
+    RS_ASSIGN_OR_RETURN(store, io::OpenTensorFile(path));
+    config_path = p.parent_path() / "config.json";
+  }
+  json::Value config;
+  bool have_config = false;
+  if (fs::exists(config_path, ec)) {
+    RS_ASSIGN_OR_RETURN(config, ReadJsonFile(config_path));
+    have_config = true;
+  }
+
+  // Architecture: config.json first (model_type / ssm_cfg.layer), then names.
+  std::string model_type;
+  if (have_config) {
+    if (const json::Value* mt = config.Find("model_type"); mt && mt->is_string()) model_type = mt->AsString();
+    if (const json::Value* ssm = config.Find("ssm_cfg"); ssm && ssm->is_object()) {
+      if (const json::Value* layer = ssm->Find("layer"); layer && layer->is_string()) {
+        model_type = layer->AsString() == "Mamba2" ? "mamba2" : layer->AsString() == "Mamba1" ? "mamba" : layer->AsString();
+      } else if (model_type.empty()) {
+        model_type = "mamba";
+      }
+    }
+  }
+  const bool has_mamba1 = store->Find("backbone.layers.0.mixer.x_proj.weight") != nullptr;
+  const bool has_mamba2 = store->Find("backbone.layers.0.mixer.A_log") != nullptr &&
+                          store->Find("backbone.layers.0.mixer.norm.weight") != nullptr;
+  const bool has_rwkv7 = store->Find("blocks.0.att.k_k") != nullptr;
+  const bool has_rwkv6 = store->Find("blocks.0.att.time_maa_x") != nullptr;
+
+  if ((model_type.empty() || model_type == "mamba") && has_mamba1) {
+    auto model = LoadMamba1(std::move(store), have_config ? &config : nullptr, options);
+    if (!model.ok()) return model.status().WithPrefix(path);
+    return model;
+  }
+  if (model_type == "mamba2" || has_mamba2) return UnimplementedError(path + ": Mamba-2 models are not supported yet");
+  if (has_rwkv7 || has_rwkv6) return UnimplementedError(path + ": RWKV models are not supported yet");
+  if (!model_type.empty() && model_type != "mamba") {
+    return UnimplementedError(path + ": unknown architecture \"" + model_type + "\"");
+  }
+  std::string first = store->tensors().empty() ? "(no tensors)" : store->tensors()[0].name;
+  return UnimplementedError(path + ": unknown architecture (no Mamba or RWKV tensor names; first tensor: " +
+                            first + ")");
+}
+
+}  // namespace rs::engine

@@ -1,0 +1,117 @@
+#include "engine/models/common.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "engine/util/hash.h"
+
+namespace rs::engine {
+
+StatusOr<kernels::WeightMatrix> WeightLoader::Matrix(const std::string& name, int64_t n, int64_t k) {
+  const Tensor* t = store_->Find(name);
+  if (t == nullptr) return InvalidArgumentError("missing tensor " + name);
+  if (t->rank() != 2 || (n >= 0 && t->dim(0) != n) || (k >= 0 && t->dim(1) != k) || t->dim(0) <= 0 ||
+      t->dim(1) <= 0) {
+    return InvalidArgumentError("tensor " + name + " has shape " + t->ShapeString() + ", expected [" +
+                                (n >= 0 ? std::to_string(n) : std::string("*")) + ", " +
+                                (k >= 0 ? std::to_string(k) : std::string("*")) + "]");
+  }
+  kernels::WeightMatrix m;
+  m.n = t->dim(0);
+  m.k = t->dim(1);
+  switch (t->dtype) {
+    case DType::kF32: m.type = kernels::WeightType::kF32; m.data = t->data; break;
+    case DType::kF16: m.type = kernels::WeightType::kF16; m.data = t->data; break;
+    case DType::kBF16: m.type = kernels::WeightType::kBF16; m.data = t->data; break;
+    case DType::kF64: {
+      auto buf = std::make_unique<float[]>(static_cast<size_t>(t->numel()));
+      ConvertToF32(t->dtype, t->data, static_cast<size_t>(t->numel()), buf.get());
+      m.type = kernels::WeightType::kF32;
+      m.data = buf.get();
+      owned_.push_back(std::move(buf));
+      break;
+    }
+    default:
+      return UnimplementedError("tensor " + name + " has unsupported dtype " + DTypeName(t->dtype));
+  }
+  weight_bytes_ += static_cast<size_t>(m.n * m.k) * (m.type == kernels::WeightType::kF32 ? 4 : 2);
+  return m;
+}
+
+StatusOr<std::vector<float>> WeightLoader::Vector(const std::string& name, int64_t numel) {
+  const Tensor* t = store_->Find(name);
+  if (t == nullptr) return InvalidArgumentError("missing tensor " + name);
+  if (t->numel() != numel) {
+    return InvalidArgumentError("tensor " + name + " has shape " + t->ShapeString() + " (" +
+                                std::to_string(t->numel()) + " elements), expected " +
+                                std::to_string(numel) + " elements");
+  }
+  std::vector<float> v(static_cast<size_t>(numel));
+  if (!ConvertToF32(t->dtype, t->data, v.size(), v.data())) {
+    return UnimplementedError("tensor " + name + " has unsupported dtype " + DTypeName(t->dtype));
+  }
+  weight_bytes_ += v.size() * sizeof(float);
+  return v;
+}
+
+StatusOr<std::vector<float>> WeightLoader::OptionalVector(const std::string& name, int64_t numel) {
+  if (store_->Find(name) == nullptr) return std::vector<float>();
+  return Vector(name, numel);
+}
+
+const char* WeightTypeName(kernels::WeightType t) {
+  switch (t) {
+    case kernels::WeightType::kF32: return "F32";
+    case kernels::WeightType::kF16: return "F16";
+    case kernels::WeightType::kBF16: return "BF16";
+  }
+  return "?";
+}
+
+Status ValidateBatch(const Batch& batch, const StatePool& pool, const ModelSpec& spec) {
+  if (batch.seqs.empty()) return InvalidArgumentError("empty batch");
+  if (pool.model_fingerprint() != spec.fingerprint ||
+      pool.layout().floats_per_sequence != spec.state.floats_per_sequence) {
+    return InvalidArgumentError("state pool belongs to another model");
+  }
+  std::vector<bool> seen(static_cast<size_t>(pool.n_slots()), false);
+  for (const SeqChunk& c : batch.seqs) {
+    if (c.slot < 0 || c.slot >= pool.n_slots() || !pool.InUse(c.slot)) {
+      return InvalidArgumentError("state slot " + std::to_string(c.slot) + " is not an acquired slot");
+    }
+    if (seen[static_cast<size_t>(c.slot)]) {
+      return InvalidArgumentError("state slot " + std::to_string(c.slot) + " appears twice in one batch");
+    }
+    seen[static_cast<size_t>(c.slot)] = true;
+    if (c.tokens.empty()) return InvalidArgumentError("a sequence in the batch has no tokens");
+    for (int32_t tok : c.tokens) {
+      if (tok < 0 || tok >= spec.vocab_size) {
+        return InvalidArgumentError("token id " + std::to_string(tok) + " is out of range [0, " +
+                                    std::to_string(spec.vocab_size) + ")");
+      }
+    }
+  }
+  return OkStatus();
+}
+
+std::string Fingerprint(const std::string& arch, const std::string& details,
+                        const io::TensorStore& store) {
+  std::string key = arch + "|" + details;
+  std::vector<const Tensor*> ts;
+  for (const Tensor& t : store.tensors()) ts.push_back(&t);
+  std::sort(ts.begin(), ts.end(), [](const Tensor* a, const Tensor* b) { return a->name < b->name; });
+  uint64_t h = Hash64(key.data(), key.size());
+  for (const Tensor* t : ts) {
+    std::string meta = t->name + "|" + DTypeName(t->dtype) + "|" + t->ShapeString();
+    h = Hash64(meta.data(), meta.size(), h);
+    // Sample up to 3 × 4 KiB of the data: start, middle, end.
+    const auto* p = static_cast<const unsigned char*>(t->data);
+    const size_t n = t->nbytes, chunk = std::min<size_t>(n, 4096);
+    h = Hash64(p, chunk, h);
+    h = Hash64(p + (n - chunk) / 2, chunk, h);
+    h = Hash64(p + (n - chunk), chunk, h);
+  }
+  return HexU64(h);
+}
+
+}  // namespace rs::engine

@@ -1,0 +1,51 @@
+// Helpers shared by the model implementations: typed access to checkpoint
+// tensors with shape checks, batch validation, and the model fingerprint.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/io/tensor_store.h"
+#include "engine/model.h"
+#include "kernels/cpu/gemm.h"
+
+namespace rs::engine {
+
+// Reads tensors of a store as kernel operands. Matrices of F32/F16/BF16 are
+// used in place (no copy); other float dtypes are converted to owned F32
+// copies that live as long as the loader. Every error names the tensor and
+// the expected shape.
+// Thread-safety: not thread-safe while loading; immutable afterwards.
+class WeightLoader {
+ public:
+  explicit WeightLoader(const io::TensorStore* store) : store_(store) {}
+
+  // A rank-2 tensor of shape (n, k); pass -1 for a dimension to accept any.
+  StatusOr<kernels::WeightMatrix> Matrix(const std::string& name, int64_t n, int64_t k);
+  // Any-rank float tensor with `numel` elements, converted to F32.
+  StatusOr<std::vector<float>> Vector(const std::string& name, int64_t numel);
+  // Like Vector, but an absent tensor gives an empty vector.
+  StatusOr<std::vector<float>> OptionalVector(const std::string& name, int64_t numel);
+
+  // Bytes of every tensor read so far as the kernels see them.
+  size_t weight_bytes() const { return weight_bytes_; }
+
+ private:
+  const io::TensorStore* store_;
+  std::vector<std::unique_ptr<float[]>> owned_;
+  size_t weight_bytes_ = 0;
+};
+
+const char* WeightTypeName(kernels::WeightType t);
+
+// Checks a batch against a pool and spec: non-empty, every slot valid, in
+// use and used once, every chunk non-empty, every token in [0, vocab).
+Status ValidateBatch(const Batch& batch, const StatePool& pool, const ModelSpec& spec);
+
+// Hex fingerprint of an architecture: its name, the dimension string, and
+// every tensor's name, dtype, shape and a sample of its bytes.
+std::string Fingerprint(const std::string& arch, const std::string& details,
+                        const io::TensorStore& store);
+
+}  // namespace rs::engine

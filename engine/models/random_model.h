@@ -1,0 +1,49 @@
+// Writes deterministic random-weight checkpoints in the HF Mamba layout
+// (config.json + model.safetensors): the CLI's embedded default model, the
+// benchmark models of published shapes (e.g. mamba-130m), and test inputs.
+//
+// Weights follow Mamba's own initialization (kaiming-uniform linears,
+// out_proj scaled by 1/sqrt(n_layer), A_log = log(1..N), dt bias = inverse
+// softplus of a log-uniform dt in [1e-3, 1e-1], D = 1) from a seeded
+// counter-based generator, so the same options give byte-identical files on
+// every machine. The text such a model generates is noise.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "engine/tensor.h"
+#include "engine/util/status.h"
+
+namespace rs::engine {
+
+struct RandomMamba1Options {
+  int64_t d_model = 192;
+  int64_t n_layer = 4;
+  int64_t vocab_size = 256;
+  int64_t d_state = 16;
+  int64_t d_conv = 4;
+  int64_t expand = 2;
+  int64_t dt_rank = 0;  // 0: ceil(d_model / 16)
+  DType dtype = DType::kF32;  // F32, F16 or BF16 for every tensor
+  uint64_t seed = 1;
+  bool tie_embeddings = true;
+  // With an untied lm_head over a byte vocabulary: favour printable ASCII so
+  // the noise at least looks like text.
+  bool printable_bytes = false;
+};
+
+// Writes `dir`/config.json and `dir`/model.safetensors (creating `dir`).
+Status WriteRandomMamba1(const std::string& dir, const RandomMamba1Options& options);
+
+// Named published shapes: "mamba-130m" (768, 24 layers, vocab 50280),
+// "mamba-370m", "mamba-790m", "mamba-1.4b", "mamba-2.8b". NOT_FOUND otherwise.
+StatusOr<RandomMamba1Options> Mamba1Shape(const std::string& name);
+
+// The embedded default model: written on first use into
+// `cache_dir`/default-mamba1-bytes-v2 (cache_dir: $RS_CACHE_DIR, else
+// $XDG_CACHE_HOME/recurrent-serve, else ~/.cache/recurrent-serve).
+// Returns the folder.
+StatusOr<std::string> EnsureDefaultModel();
+
+}  // namespace rs::engine

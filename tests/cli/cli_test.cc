@@ -1,0 +1,126 @@
+// Runs the `recurrent` binary as scripts and users do and checks its output
+// and exit codes.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+
+#include "engine/util/json.h"
+
+namespace rs {
+namespace {
+
+struct CliRun {
+  int exit_code;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+CliRun Recurrent(const std::string& args) {
+  const std::string err_file = std::string(RS_BINARY_DIR) + "/cli_test_stderr.txt";
+  const std::string cmd = std::string(RS_RECURRENT_BIN) + " " + args + " 2>" + err_file;
+  CliRun r;
+  FILE* p = popen(cmd.c_str(), "r");
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
+  int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  FILE* e = fopen(err_file.c_str(), "r");
+  while (e && (n = fread(buf, 1, sizeof(buf), e)) > 0) r.err.append(buf, n);
+  if (e) fclose(e);
+  return r;
+}
+
+json::Value ParseOut(const CliRun& r) {
+  auto v = json::Parse(r.out);
+  EXPECT_TRUE(v.ok()) << v.status().ToString() << "\n" << r.out.substr(0, 500);
+  return v.ok() ? std::move(v).value() : json::Value();
+}
+
+const std::string kTiny = std::string(RS_SOURCE_DIR) + "/tests/data/mamba1/tiny_hf_f32";
+const std::string kNeox = std::string(RS_SHARED_DIR) + "/fixtures/tokenizers/gpt-neox-20b/tokenizer.json";
+
+TEST(CliTest, GenerateOnDefaultModelSaysItIsNoiseAndIsDeterministic) {
+  CliRun a = Recurrent("generate --prompt 'Hello there' --max-tokens 12 --seed 5 --json");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_NE(a.err.find("RANDOM"), std::string::npos);
+  EXPECT_NE(a.err.find("--model"), std::string::npos);
+  json::Value v = ParseOut(a);
+  ASSERT_EQ(v.Find("tokens")->AsArray().size(), 12u);
+  EXPECT_EQ(v.Find("finish_reason")->AsString(), "length");
+  EXPECT_EQ(v.Find("text")->AsString().size(), 12u);  // byte vocabulary, printable bytes
+
+  CliRun b = Recurrent("generate --prompt 'Hello there' --max-tokens 12 --seed 5 --json");
+  EXPECT_EQ(a.out, b.out);
+  CliRun c = Recurrent("generate --prompt 'Hello there' --max-tokens 12 --seed 6 --json");
+  EXPECT_NE(a.out, c.out);
+}
+
+TEST(CliTest, StreamedTextEqualsJsonText) {
+  CliRun streamed = Recurrent("generate --prompt abc --max-tokens 20 --seed 9");
+  CliRun js = Recurrent("generate --prompt abc --max-tokens 20 --seed 9 --json");
+  ASSERT_EQ(streamed.exit_code, 0);
+  json::Value v = ParseOut(js);
+  EXPECT_EQ(streamed.out, v.Find("text")->AsString() + "\n");
+}
+
+TEST(CliTest, StopStringEndsGenerationAndIsNotEmitted) {
+  // Greedy text of the default model; then stop at a piece of it.
+  CliRun full = Recurrent("generate --prompt abc --max-tokens 30 --temperature 0 --json");
+  ASSERT_EQ(full.exit_code, 0);
+  const std::string text = ParseOut(full).Find("text")->AsString();
+  ASSERT_GE(text.size(), 10u);
+  const std::string stop = text.substr(5, 3);
+  const size_t first = text.find(stop);
+  CliRun cut = Recurrent("generate --prompt abc --max-tokens 30 --temperature 0 --json --stop '" + stop + "'");
+  ASSERT_EQ(cut.exit_code, 0) << cut.err;
+  json::Value v = ParseOut(cut);
+  EXPECT_EQ(v.Find("finish_reason")->AsString(), "stop");
+  EXPECT_EQ(v.Find("text")->AsString(), text.substr(0, first));
+}
+
+TEST(CliTest, LogitsLastAndAllPositions) {
+  CliRun last = Recurrent("logits --model " + kTiny + " --tokens 1,2,3,4");
+  ASSERT_EQ(last.exit_code, 0) << last.err;
+  json::Value v = ParseOut(last);
+  ASSERT_EQ(v.Find("logits")->AsArray().size(), 1u);
+  EXPECT_EQ(v.Find("logits")->AsArray()[0].AsArray().size(), 300u);
+  CliRun all = Recurrent("logits --model " + kTiny + " --tokens 1,2,3,4 --all-positions");
+  json::Value w = ParseOut(all);
+  ASSERT_EQ(w.Find("logits")->AsArray().size(), 4u);
+  // The last row of --all-positions is the last-position row.
+  EXPECT_EQ(w.Find("logits")->AsArray()[3].Dump(), v.Find("logits")->AsArray()[0].Dump());
+}
+
+TEST(CliTest, TokenizeAndDecode) {
+  CliRun enc = Recurrent("tokenize --tokenizer " + kNeox + " --text 'Hello world'");
+  ASSERT_EQ(enc.exit_code, 0) << enc.err;
+  EXPECT_EQ(enc.out, "{\"ids\":[12092,1533]}\n");
+  CliRun dec = Recurrent("tokenize --tokenizer " + kNeox + " --decode 12092,1533");
+  ASSERT_EQ(dec.exit_code, 0) << dec.err;
+  EXPECT_EQ(dec.out, "{\"text\":\"Hello world\"}\n");
+}
+
+TEST(CliTest, ErrorsAreOneLineAndNonZero) {
+  for (const std::string& args :
+       {std::string("generate --model /nonexistent/model --prompt hi"), std::string("generate --bogus-flag 1"),
+        std::string("logits --model ") + kTiny, std::string("logits --model ") + kTiny + " --tokens 1,x,3",
+        std::string("logits --model ") + kTiny + " --tokens 1,99999", std::string("generate --prompt hi --top-p 2"),
+        std::string("generate --prompt hi --temperature -1"), std::string("tokenize --tokenizer /nonexistent.json --text a"),
+        std::string("logits --model ") + kTiny + " --prompt hi", std::string("no-such-command")}) {
+    CliRun r = Recurrent(args);
+    EXPECT_NE(r.exit_code, 0) << args;
+    EXPECT_EQ(r.out, "") << args;
+    // Exactly one line on stderr (after any default-model notice).
+    std::string last = r.err;
+    size_t notice = last.rfind("downloaded on a machine with internet.\n");
+    if (notice != std::string::npos) last = last.substr(notice + 39);
+    EXPECT_EQ(std::count(last.begin(), last.end(), '\n'), 1) << args << ": " << r.err;
+  }
+}
+
+}  // namespace
+}  // namespace rs
