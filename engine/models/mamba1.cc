@@ -27,7 +27,7 @@ struct Mamba1Layer {
   WeightMatrix x_proj;         // (R + 2N, E)
   WeightMatrix dt_proj;        // (E, R)
   std::vector<float> dt_bias;  // (E)
-  std::vector<float> A;        // (E, N) = -exp(A_log)
+  std::vector<float> A;        // (N, E) = -exp(A_log)ᵀ
   std::vector<float> D;        // (E)
   WeightMatrix out_proj;       // (D, E)
   std::vector<float> out_bias; // (D) or empty
@@ -124,7 +124,11 @@ Status Mamba1Model::Init(const json::Value* config) {
     std::vector<float> a_log;
     RS_ASSIGN_OR_RETURN(a_log, w.Vector(p + "mixer.A_log", E_ * N_));
     L.A.resize(a_log.size());
-    for (size_t j = 0; j < a_log.size(); ++j) L.A[j] = -std::exp(a_log[j]);
+    for (int64_t e = 0; e < E_; ++e) {
+      for (int64_t n = 0; n < N_; ++n) {
+        L.A[static_cast<size_t>(n * E_ + e)] = -std::exp(a_log[static_cast<size_t>(e * N_ + n)]);
+      }
+    }
     RS_ASSIGN_OR_RETURN(L.D, w.Vector(p + "mixer.D", E_));
 
     const Tensor* conv = store_->Find(p + "mixer.conv1d.weight");
@@ -173,7 +177,7 @@ Status Mamba1Model::Init(const json::Value* config) {
   for (int64_t i = 0; i < n_layer; ++i) {
     Mamba1Layer& L = layers_[static_cast<size_t>(i)];
     L.conv_off = spec_.state.Add("layers." + std::to_string(i) + ".conv", static_cast<int>(i), {K_ - 1, E_});
-    L.ssm_off = spec_.state.Add("layers." + std::to_string(i) + ".ssm", static_cast<int>(i), {E_, N_});
+    L.ssm_off = spec_.state.Add("layers." + std::to_string(i) + ".ssm", static_cast<int>(i), {N_, E_});
   }
   spec_.details = "d_model=" + std::to_string(D_) + " n_layer=" + std::to_string(n_layer) +
                   " d_inner=" + std::to_string(E_) + " d_state=" + std::to_string(N_) +

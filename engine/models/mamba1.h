@@ -5,7 +5,8 @@
 // Per layer:  h += out_proj( SSM( silu(conv1d(in_proj_x(norm(h)))) ) * silu(z) )
 // Per-sequence state per layer (fp32): the conv state, (K-1)×E (the previous
 // K-1 inputs of the causal conv; HF keeps K, the newest of which is the
-// current input), and the SSM state, E×N.
+// current input), and the SSM state, N×E (HF's E×N transposed, so channel
+// vectors load directly).
 //
 // Thread-safety: see Model. Forward() uses the model's own thread pool.
 #pragma once

@@ -233,9 +233,22 @@ void GemmBlockAvx512(const float* x, int64_t ldx, int64_t m0, int64_t m1, const 
       }
       const float* bn = bias != nullptr ? bias + n : nullptr;
       const KernelFn main = Select<WeightType::kF32>(kMainMb, nb);
+      // Software-prefetch the next W panel into L2 while this one computes,
+      // spread over the micro-kernel calls: with few x rows (batched decode)
+      // the W stream from DRAM and the FMAs then overlap instead of taking
+      // turns. Prefetches never change results.
+      const int64_t next_n = n + kMainNb;
+      const char* next = next_n < n1 ? reinterpret_cast<const char*>(wbytes + next_n * K * esize) : nullptr;
+      const int64_t next_bytes = next ? std::min<int64_t>(kMainNb, n1 - next_n) * K * esize : 0;
+      const int64_t calls = std::max<int64_t>(1, (mb1 - mb0) / kMainMb);
+      const int64_t per_call = ((next_bytes + 63) / 64 + calls - 1) / calls * 64;
+      int64_t prefetched = 0;
       int64_t m = mb0;
-      for (; m + kMainMb <= mb1; m += kMainMb)
+      for (; m + kMainMb <= mb1; m += kMainMb) {
+        for (int64_t end = std::min(next_bytes, prefetched + per_call); prefetched < end; prefetched += 64)
+          _mm_prefetch(next + prefetched, _MM_HINT_T1);
         main(x + m * ldx, ldx, wp, K, K, bn, y + m * ldy + n, ldy);
+      }
       if (m < mb1) {
         Select<WeightType::kF32>(static_cast<int>(mb1 - m), nb)(x + m * ldx, ldx, wp, K, K, bn,
                                                                 y + m * ldy + n, ldy);

@@ -47,12 +47,12 @@ void SelectiveScanScalar(const float* u, int64_t ldu, const float* dt, int64_t l
       const float delta = SoftplusScalar(dt[t * ldd + e] + dt_bias[e]);
       const float ue = u[t * ldu + e];
       const float du = delta * ue;
-      float* he = h + e * N;
       float s = 0.0f;
       for (int64_t n = 0; n < N; ++n) {
-        const float dA = std::exp(delta * A[e * N + n]);
-        he[n] = dA * he[n] + du * Bt[n];
-        s += he[n] * Ct[n];
+        float& hv = h[n * E + e];
+        const float dA = std::exp(delta * A[n * E + e]);
+        hv = dA * hv + du * Bt[n];
+        s += hv * Ct[n];
       }
       y[t * ldy + e] = (s + D[e] * ue) * SiluScalar(z[t * ldz + e]);
     }

@@ -24,11 +24,14 @@ void CausalConv1dSilu(const float* x, int64_t T, int64_t ldx, int64_t E, int K,
 
 // Selective scan with the D skip and the SiLU(z) gate.
 //   u: (T, ldu) conv outputs; dt: (T, ldd) dt_proj outputs WITHOUT bias;
-//   dt_bias: (E); A: (E, N) = -exp(A_log); B, C: (T, ldbc) rows of N values
-//   (B at B + t*ldbc, C at C + t*ldbc); D: (E); z: (T, ldz); h: (E, N) state.
+//   dt_bias: (E); A: (N, E) = -exp(A_log)ᵀ; B, C: (T, ldbc) rows of N values
+//   (B at B + t*ldbc, C at C + t*ldbc); D: (E); z: (T, ldz); h: (N, E) state.
 //   delta = softplus(dt + dt_bias)   (torch threshold 20)
-//   h[e, n] = exp(delta * A[e, n]) * h[e, n] + delta * B[n] * u[e]
-//   y[t, e] = (sum_n h[e, n] * C[n] + D[e] * u[e]) * silu(z[e])
+//   h[n, e] = exp(delta * A[n, e]) * h[n, e] + (delta * u[e]) * B[n]
+//   y[t, e] = (sum_n h[n, e] * C[n] + D[e] * u[e]) * silu(z[e])
+// A and h are channel-minor (the transpose of the checkpoint's A_log and of
+// HF's ssm_state) so a vector of channels loads straight from memory: a
+// decode step then needs no transposes.
 // REQUIRES: N <= 64.
 void SelectiveScan(const float* u, int64_t ldu, const float* dt, int64_t ldd,
                    const float* dt_bias, const float* A, const float* B, const float* C,

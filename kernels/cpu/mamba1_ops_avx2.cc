@@ -66,7 +66,7 @@ void SelectiveScanAvx2(const float* u, int64_t ldu, const float* dt, int64_t ldd
                        int64_t ldbc, const float* D, const float* z, int64_t ldz, int64_t T,
                        int64_t E, int64_t N, float* h, float* y, int64_t ldy, int64_t e0,
                        int64_t e1) {
-  alignas(32) float hT[64 * kL], aT[64 * kL];  // transposed: [n][lane = channel]
+  alignas(32) float hT[64 * kL], aT[64 * kL];  // [n][lane = channel], tails zeroed
   for (int64_t t0 = 0; t0 < T; t0 += kTokenChunk) {
     const int64_t t1 = std::min(T, t0 + kTokenChunk);
     for (int64_t eb = e0; eb < e1; eb += kL) {
@@ -74,8 +74,8 @@ void SelectiveScanAvx2(const float* u, int64_t ldu, const float* dt, int64_t ldd
       const __m256i cmask = CountMask(cnt);
       for (int64_t n = 0; n < N; ++n) {
         for (int l = 0; l < kL; ++l) {
-          hT[n * kL + l] = l < cnt ? h[(eb + l) * N + n] : 0.0f;
-          aT[n * kL + l] = l < cnt ? A[(eb + l) * N + n] : 0.0f;
+          hT[n * kL + l] = l < cnt ? h[n * E + eb + l] : 0.0f;
+          aT[n * kL + l] = l < cnt ? A[n * E + eb + l] : 0.0f;
         }
       }
       const __m256 dtb = _mm256_maskload_ps(dt_bias + eb, cmask);
@@ -100,7 +100,7 @@ void SelectiveScanAvx2(const float* u, int64_t ldu, const float* dt, int64_t ldd
         _mm256_maskstore_ps(y + t * ldy + eb, cmask, out);
       }
       for (int64_t n = 0; n < N; ++n) {
-        for (int l = 0; l < cnt; ++l) h[(eb + l) * N + n] = hT[n * kL + l];
+        for (int l = 0; l < cnt; ++l) h[n * E + eb + l] = hT[n * kL + l];
       }
     }
   }

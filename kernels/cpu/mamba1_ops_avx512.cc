@@ -20,31 +20,6 @@ inline __mmask16 CountMask(int64_t count) {
   return count >= kL ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << count) - 1u);
 }
 
-// In-register transpose of a 16x16 block: r[i][j] -> r[j][i].
-inline void Transpose16(__m512 r[16]) {
-  __m512 t[16], u[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 16; i += 4) {
-    u[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
-    u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
-    u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-    u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
-  }
-  for (int g = 0; g < 16; g += 8) {
-    for (int j = 0; j < 4; ++j) {
-      t[g + j] = _mm512_shuffle_f32x4(u[g + j], u[g + 4 + j], 0x88);
-      t[g + 4 + j] = _mm512_shuffle_f32x4(u[g + j], u[g + 4 + j], 0xdd);
-    }
-  }
-  for (int j = 0; j < 8; ++j) {
-    r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
-    r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
-  }
-}
-
 // One token for a block of 16 channels (lanes); hT[n] / aT[n] hold
 // h[e, n] / A[e, n] of the block's channels. The arithmetic of every lane is
 // the same whatever the block, the token count or the storage of hT.
@@ -118,7 +93,7 @@ void SelectiveScanAvx512(const float* u, int64_t ldu, const float* dt, int64_t l
                          int64_t E, int64_t N, float* h, float* y, int64_t ldy, int64_t e0,
                          int64_t e1) {
   alignas(64) __m512 aT[64];
-  alignas(64) __m512 hT[64];  // state of the block, transposed (lanes = channels)
+  alignas(64) __m512 hT[64];  // state of the block (lanes = channels)
   // Tokens in chunks so that a chunk's rows of u/dt/z/y stay in L2 while the
   // channel blocks walk over them (the state is stored back exactly).
   for (int64_t t0 = 0; t0 < T; t0 += kTokenChunk) {
@@ -126,26 +101,10 @@ void SelectiveScanAvx512(const float* u, int64_t ldu, const float* dt, int64_t l
     for (int64_t eb = e0; eb < e1; eb += kL) {
       const int cnt = static_cast<int>(std::min<int64_t>(kL, e1 - eb));
       const __mmask16 cmask = CountMask(cnt);
-      if (N == kL) {
-        // d_state = 16 (every Mamba-1 model): register transposes.
-        __m512 hr[kL];
-        for (int l = 0; l < kL; ++l) {
-          hr[l] = l < cnt ? _mm512_loadu_ps(h + (eb + l) * kL) : _mm512_setzero_ps();
-          aT[l] = l < cnt ? _mm512_loadu_ps(A + (eb + l) * kL) : _mm512_setzero_ps();
-        }
-        Transpose16(hr);
-        Transpose16(aT);
-        for (int l = 0; l < kL; ++l) hT[l] = hr[l];
-      } else {
-        alignas(64) float tmp_h[64 * kL], tmp_a[64 * kL];
-        for (int64_t n = 0; n < N; ++n) {
-          for (int l = 0; l < kL; ++l) {
-            tmp_h[n * kL + l] = l < cnt ? h[(eb + l) * N + n] : 0.0f;
-            tmp_a[n * kL + l] = l < cnt ? A[(eb + l) * N + n] : 0.0f;
-          }
-          hT[n] = _mm512_load_ps(tmp_h + n * kL);
-          aT[n] = _mm512_load_ps(tmp_a + n * kL);
-        }
+      // h and A are (N, E): each n is one masked vector of channels.
+      for (int64_t n = 0; n < N; ++n) {
+        hT[n] = _mm512_maskz_loadu_ps(cmask, h + n * E + eb);
+        aT[n] = _mm512_maskz_loadu_ps(cmask, A + n * E + eb);
       }
       const __m512 dtb = _mm512_maskz_loadu_ps(cmask, dt_bias + eb);
       const __m512 dv = _mm512_maskz_loadu_ps(cmask, D + eb);
@@ -173,18 +132,7 @@ void SelectiveScanAvx512(const float* u, int64_t ldu, const float* dt, int64_t l
         const __m512 out = _mm512_mul_ps(_mm512_add_ps(acc, _mm512_mul_ps(dv, uv)), zs);
         _mm512_mask_storeu_ps(y + t * ldy + eb, cmask, out);
       }
-      if (N == kL) {
-        __m512 hr[kL];
-        for (int l = 0; l < kL; ++l) hr[l] = hT[l];
-        Transpose16(hr);
-        for (int l = 0; l < cnt; ++l) _mm512_storeu_ps(h + (eb + l) * kL, hr[l]);
-      } else {
-        alignas(64) float tmp_h[64 * kL];
-        for (int64_t n = 0; n < N; ++n) _mm512_store_ps(tmp_h + n * kL, hT[n]);
-        for (int64_t n = 0; n < N; ++n) {
-          for (int l = 0; l < cnt; ++l) h[(eb + l) * N + n] = tmp_h[n * kL + l];
-        }
-      }
+      for (int64_t n = 0; n < N; ++n) _mm512_mask_storeu_ps(h + n * E + eb, cmask, hT[n]);
     }
   }
 }

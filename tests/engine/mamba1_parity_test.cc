@@ -69,6 +69,7 @@ TEST_P(Mamba1ParityTest, LogitsAndStateMatchReference) {
 
   // Final recurrent state, where the golden has it: HF's conv state holds the
   // K most recent inputs (E, K); ours the K-1 that feed the next step (K-1, E).
+  // HF's SSM state is (E, N); ours is its transpose (N, E).
   const json::Value* fs = golden.Find("final_state");
   if (fs == nullptr || !fs->is_object()) return;
   const StateLayout& layout = model.spec().state;
@@ -90,14 +91,14 @@ TEST_P(Mamba1ParityTest, LogitsAndStateMatchReference) {
       }
     } else {
       const auto& hf = fs->Find("ssm")->AsArray()[static_cast<size_t>(layer)].AsArray();  // (E, N)
-      const int64_t E = part.shape[0], N = part.shape[1];
+      const int64_t N = part.shape[0], E = part.shape[1];  // ours: (N, E)
       ASSERT_EQ(static_cast<int64_t>(hf.size()), E);
       for (int64_t e = 0; e < E; ++e) {
         const auto& cols = hf[static_cast<size_t>(e)].AsArray();
         ASSERT_EQ(static_cast<int64_t>(cols.size()), N);
         for (int64_t n = 0; n < N; ++n) {
           ssm_diff = std::max(ssm_diff, std::fabs(cols[static_cast<size_t>(n)].AsDouble() -
-                                                  st[part.offset_floats + static_cast<size_t>(e * N + n)]));
+                                                  st[part.offset_floats + static_cast<size_t>(n * E + e)]));
         }
       }
     }

@@ -196,8 +196,8 @@ TEST_P(Mamba1LevelTest, ScanMatchesDoubleReference) {
           const double ue = s.u[t * s.ldu + e];
           double sum = 0, scale = 0;
           for (int64_t n = 0; n < N; ++n) {
-            double& hv = hd[e * N + n];
-            hv = std::exp(delta * s.A[e * N + n]) * hv + delta * s.B()[t * s.ldbc + n] * ue;
+            double& hv = hd[n * E + e];
+            hv = std::exp(delta * s.A[n * E + e]) * hv + delta * s.B()[t * s.ldbc + n] * ue;
             sum += hv * s.C()[t * s.ldbc + n];
             scale += std::fabs(hv * s.C()[t * s.ldbc + n]);
           }
