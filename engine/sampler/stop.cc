@@ -1,47 +1,12 @@
 #include "engine/sampler/stop.h"
 
+#include "engine/util/utf8.h"
+
 #include <algorithm>
 #include <utility>
 
 namespace rs::engine {
 namespace {
-
-// True if s is well-formed UTF-8 (no overlongs, surrogates or values > U+10FFFF).
-bool IsValidUtf8(std::string_view s) {
-  size_t i = 0;
-  const size_t n = s.size();
-  while (i < n) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      return false;
-    }
-    if (n - i < len) return false;
-    const unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
-    if (c1 < lo || c1 > hi) return false;
-    for (size_t j = 2; j < len; ++j) {
-      const unsigned char cj = static_cast<unsigned char>(s[i + j]);
-      if (cj < 0x80 || cj > 0xBF) return false;
-    }
-    i += len;
-  }
-  return true;
-}
 
 bool IsContinuationByte(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
 
@@ -75,7 +40,7 @@ Status StopCriteria::Validate(int64_t vocab_size) const {
       return InvalidArgumentError(which + " is " + std::to_string(s.size()) + " bytes, more than " +
                                   std::to_string(kMaxStopStringBytes));
     }
-    if (!IsValidUtf8(s)) return InvalidArgumentError(which + " is not valid UTF-8");
+    if (!utf8::IsValid(s)) return InvalidArgumentError(which + " is not valid UTF-8");
   }
   if (stop_token_ids.size() + eos_token_ids.size() > kMaxStopTokenIds) {
     return InvalidArgumentError("at most " + std::to_string(kMaxStopTokenIds) +

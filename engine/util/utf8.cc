@@ -78,22 +78,40 @@ void Append(uint32_t cp, std::string* out) {
   }
 }
 
+bool IsIncompleteCharacter(std::string_view s) {
+  if (s.empty()) return false;
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const unsigned char lead = p[0];
+  size_t need;
+  unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    need = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    need = 3;
+    if (lead == 0xE0) lo = 0xA0;  // no overlongs
+    if (lead == 0xED) hi = 0x9F;  // no surrogates
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    need = 4;
+    if (lead == 0xF0) lo = 0x90;  // no overlongs
+    if (lead == 0xF4) hi = 0x8F;  // <= U+10FFFF
+  } else {
+    return false;
+  }
+  if (s.size() >= need) return false;
+  for (size_t i = 1; i < s.size(); ++i) {
+    const unsigned char c = p[i];
+    if (i == 1 ? (c < lo || c > hi) : (c < 0x80 || c > 0xBF)) return false;
+  }
+  return true;
+}
+
+
 size_t CompletePrefixLength(std::string_view s) {
-  // Look back at most 3 bytes for the start of a trailing incomplete char.
+  // A trailing incomplete character starts at most 3 bytes from the end.
   const size_t n = s.size();
   for (size_t back = 1; back <= 3 && back <= n; ++back) {
-    unsigned char c = static_cast<unsigned char>(s[n - back]);
-    if ((c & 0xC0) == 0x80) continue;  // continuation byte: keep looking
-    size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-    if (need > back) {
-      // Incomplete: hold it back only if it could still become valid.
-      std::string_view tail = s.substr(n - back);
-      std::string padded(tail);
-      // Complete with the smallest continuation bytes that keep it valid.
-      while (padded.size() < need) padded.push_back(static_cast<char>(padded.size() == 1 && c == 0xF0 ? 0x90 : padded.size() == 1 && c == 0xE0 ? 0xA0 : 0x80));
-      if (ValidPrefixLength(padded) == need) return n - back;
-    }
-    return n;
+    if ((static_cast<unsigned char>(s[n - back]) & 0xC0) == 0x80) continue;  // continuation
+    return IsIncompleteCharacter(s.substr(n - back)) ? n - back : n;
   }
   return n;
 }

@@ -22,6 +22,10 @@ uint32_t DecodeValid(std::string_view s, size_t* pos);
 // Appends the UTF-8 encoding of code point cp (REQUIRES: cp <= 0x10FFFF).
 void Append(uint32_t cp, std::string* out);
 
+// Whether `s` (shorter than its lead byte says) could still become one valid
+// character with more bytes: a proper prefix of a valid encoding.
+bool IsIncompleteCharacter(std::string_view s);
+
 // Length of the longest prefix of `s` that does not end inside a character
 // that could still be completed by more bytes (for streaming decoders):
 // bytes after it are an incomplete but so-far-valid sequence.

@@ -2,6 +2,7 @@
 // and exit codes.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -19,7 +20,9 @@ struct CliRun {
 };
 
 CliRun Recurrent(const std::string& args) {
-  const std::string err_file = std::string(RS_BINARY_DIR) + "/cli_test_stderr.txt";
+  // One file per test process: ctest runs the cases of this binary in parallel.
+  const std::string err_file =
+      std::string(RS_BINARY_DIR) + "/cli_test_stderr." + std::to_string(getpid()) + ".txt";
   const std::string cmd = std::string(RS_RECURRENT_BIN) + " " + args + " 2>" + err_file;
   CliRun r;
   FILE* p = popen(cmd.c_str(), "r");
@@ -31,6 +34,7 @@ CliRun Recurrent(const std::string& args) {
   FILE* e = fopen(err_file.c_str(), "r");
   while (e && (n = fread(buf, 1, sizeof(buf), e)) > 0) r.err.append(buf, n);
   if (e) fclose(e);
+  std::remove(err_file.c_str());
   return r;
 }
 
