@@ -3,6 +3,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -14,12 +15,13 @@
 
 namespace rs::engine::testing {
 
-// A fresh empty folder under the build tree, removed at destruction.
+// A fresh empty folder under the build tree, removed at destruction; unique
+// per process (ctest runs test cases in parallel processes).
 class TempDir {
  public:
   explicit TempDir(const std::string& name) {
     path_ = std::filesystem::path(RS_BINARY_DIR) / "test-tmp" /
-            (name + "-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "-" +
+            (name + "-" + std::to_string(::getpid()) + "-" +
              std::to_string(reinterpret_cast<uintptr_t>(this)));
     std::filesystem::remove_all(path_);
     std::filesystem::create_directories(path_);
