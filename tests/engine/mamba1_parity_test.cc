@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -112,6 +113,32 @@ INSTANTIATE_TEST_SUITE_P(Goldens, Mamba1ParityTest,
                                            "tiny_hf_f16", "tiny_ssm_bf16", "alt_hf_untied_f32",
                                            "alt_ssm_untied_f32"),
                          [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace rs::engine
+
+namespace rs::engine {
+namespace {
+
+// --model may name the weights file itself; config.json beside it is used.
+TEST(Mamba1LoadPathTest, SingleFileEqualsFolder) {
+  const std::string data = std::string(RS_SOURCE_DIR) + "/tests/data/mamba1/";
+  for (const auto& [folder, file] : std::vector<std::pair<std::string, std::string>>{
+           {"tiny_hf_f32", "model.safetensors"}, {"tiny_ssm_f32", "pytorch_model.bin"}}) {
+    auto a = LoadModel(data + folder);
+    auto b = LoadModel(data + folder + "/" + file);
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    EXPECT_EQ((*a)->spec().fingerprint, (*b)->spec().fingerprint);
+    const std::vector<int32_t> toks = {3, 1, 4, 1, 5, 9, 2, 6};
+    auto pa = (*a)->NewStatePool(1);
+    auto pb = (*b)->NewStatePool(1);
+    std::vector<float> la = testing::RunAll(**a, *pa, pa->Acquire().value(), toks);
+    std::vector<float> lb = testing::RunAll(**b, *pb, pb->Acquire().value(), toks);
+    ASSERT_EQ(la.size(), lb.size());
+    EXPECT_EQ(0, std::memcmp(la.data(), lb.data(), la.size() * sizeof(float))) << folder;
+  }
+}
 
 }  // namespace
 }  // namespace rs::engine
