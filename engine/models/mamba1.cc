@@ -217,7 +217,10 @@ Status Mamba1Model::Forward(const Batch& batch, StatePool& pool, Logits* logits)
     }
   }
 
-  const int64_t n_blocks = (E_ + kChannelBlock - 1) / kChannelBlock;
+  // Decode steps (a token or two per sequence) get coarser channel blocks:
+  // thousands of tiny tasks would spend more on dispatch than on work.
+  const int64_t block = M >= 4 * static_cast<int64_t>(n_seq) ? kChannelBlock : 4 * kChannelBlock;
+  const int64_t n_blocks = (E_ + block - 1) / block;
   const int64_t ldbc = R_ + 2 * N_;
   for (Mamba1Layer& L : layers_) {
     kernels::RmsNorm(hidden_.data(), M, D_, D_, L.norm.data(), eps_, normed_.data(), D_);
@@ -227,7 +230,7 @@ Status Mamba1Model::Forward(const Batch& batch, StatePool& pool, Logits* logits)
     // u: (M, E) = silu(conv(x)), per sequence with its own conv state.
     pool_.ParallelFor(static_cast<int>(n_seq * n_blocks), [&](int task) {
       const size_t s = static_cast<size_t>(task / n_blocks);
-      const int64_t e0 = (task % n_blocks) * kChannelBlock, e1 = std::min(E_, e0 + kChannelBlock);
+      const int64_t e0 = (task % n_blocks) * block, e1 = std::min(E_, e0 + block);
       float* st = pool.SlotData(batch.seqs[s].slot) + L.conv_off;
       const int64_t r = row0[s], T = row0[s + 1] - r;
       kernels::CausalConv1dSilu(&xz_[static_cast<size_t>(r * 2 * E_)], T, 2 * E_, E_, static_cast<int>(K_),
@@ -240,7 +243,7 @@ Status Mamba1Model::Forward(const Batch& batch, StatePool& pool, Logits* logits)
     // y: (M, E) = selective scan, gated by silu(z), per sequence with its SSM state.
     pool_.ParallelFor(static_cast<int>(n_seq * n_blocks), [&](int task) {
       const size_t s = static_cast<size_t>(task / n_blocks);
-      const int64_t e0 = (task % n_blocks) * kChannelBlock, e1 = std::min(E_, e0 + kChannelBlock);
+      const int64_t e0 = (task % n_blocks) * block, e1 = std::min(E_, e0 + block);
       float* h = pool.SlotData(batch.seqs[s].slot) + L.ssm_off;
       const int64_t r = row0[s], T = row0[s + 1] - r;
       const float* dbc = &dbc_[static_cast<size_t>(r * ldbc)];
