@@ -43,7 +43,8 @@ StatusOr<RandomMamba1Options> Mamba1Shape(const std::string& name);
 // The embedded default model: written on first use into
 // `cache_dir`/default-mamba1-bytes-v2 (cache_dir: $RS_CACHE_DIR, else
 // $XDG_CACHE_HOME/recurrent-serve, else ~/.cache/recurrent-serve).
-// Returns the folder.
+// Returns the folder. An existing folder is reused as is, so the "-vN"
+// suffix must be bumped whenever the generator or its options change.
 StatusOr<std::string> EnsureDefaultModel();
 
 }  // namespace rs::engine
