@@ -34,7 +34,7 @@ StatusOr<kernels::WeightMatrix> WeightLoader::Matrix(const std::string& name, in
     default:
       return UnimplementedError("tensor " + name + " has unsupported dtype " + DTypeName(t->dtype));
   }
-  weight_bytes_ += static_cast<size_t>(m.n * m.k) * (m.type == kernels::WeightType::kF32 ? 4 : 2);
+  weight_bytes_ += MatrixBytes(m);
   return m;
 }
 
@@ -66,6 +66,10 @@ const char* WeightTypeName(kernels::WeightType t) {
     case kernels::WeightType::kBF16: return "BF16";
   }
   return "?";
+}
+
+size_t MatrixBytes(const kernels::WeightMatrix& m) {
+  return static_cast<size_t>(m.n * m.k) * (m.type == kernels::WeightType::kF32 ? 4 : 2);
 }
 
 Status ValidateBatch(const Batch& batch, const StatePool& pool, const ModelSpec& spec) {

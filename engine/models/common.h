@@ -38,6 +38,8 @@ class WeightLoader {
 };
 
 const char* WeightTypeName(kernels::WeightType t);
+// Bytes of a weight matrix as the kernels read it.
+size_t MatrixBytes(const kernels::WeightMatrix& m);
 
 // Checks a batch against a pool and spec: non-empty, every slot valid, in
 // use and used once, every chunk non-empty, every token in [0, vocab).

@@ -163,15 +163,12 @@ Status Mamba1Model::Init(const json::Value* config) {
   spec_.vocab_size = V_;
   spec_.weight_dtype = WeightTypeName(layers_[0].in_proj.type);
   spec_.weight_bytes = w.weight_bytes();
-  const auto matrix_bytes = [](const WeightMatrix& m) {
-    return static_cast<size_t>(m.n * m.k) * (m.type == kernels::WeightType::kF32 ? 4 : 2);
-  };
   spec_.matmul_params_per_token = lm_head_.n * lm_head_.k;
-  spec_.decode_bytes_per_step = matrix_bytes(lm_head_);
+  spec_.decode_bytes_per_step = MatrixBytes(lm_head_);
   for (const Mamba1Layer& L : layers_) {
     for (const WeightMatrix* m : {&L.in_proj, &L.x_proj, &L.dt_proj, &L.out_proj}) {
       spec_.matmul_params_per_token += m->n * m->k;
-      spec_.decode_bytes_per_step += matrix_bytes(*m);
+      spec_.decode_bytes_per_step += MatrixBytes(*m);
     }
   }
   for (int64_t i = 0; i < n_layer; ++i) {
@@ -221,6 +218,14 @@ Status Mamba1Model::Forward(const Batch& batch, StatePool& pool, Logits* logits)
   // thousands of tiny tasks would spend more on dispatch than on work.
   const int64_t block = M >= 4 * static_cast<int64_t>(n_seq) ? kChannelBlock : 4 * kChannelBlock;
   const int64_t n_blocks = (E_ + block - 1) / block;
+  // Runs fn(seq, first row, T, e0, e1) for every (sequence, channel block).
+  const auto for_each_seq_block = [&](const auto& fn) {
+    pool_.ParallelFor(static_cast<int>(n_seq * n_blocks), [&](int task) {
+      const size_t s = static_cast<size_t>(task / n_blocks);
+      const int64_t e0 = (task % n_blocks) * block, e1 = std::min(E_, e0 + block);
+      fn(s, row0[s], row0[s + 1] - row0[s], e0, e1);
+    });
+  };
   const int64_t ldbc = R_ + 2 * N_;
   for (Mamba1Layer& L : layers_) {
     kernels::RmsNorm(hidden_.data(), M, D_, D_, L.norm.data(), eps_, normed_.data(), D_);
@@ -228,11 +233,8 @@ Status Mamba1Model::Forward(const Batch& batch, StatePool& pool, Logits* logits)
     kernels::Gemm(normed_.data(), M, D_, L.in_proj, L.in_bias.empty() ? nullptr : L.in_bias.data(),
                   xz_.data(), 2 * E_, &pool_);
     // u: (M, E) = silu(conv(x)), per sequence with its own conv state.
-    pool_.ParallelFor(static_cast<int>(n_seq * n_blocks), [&](int task) {
-      const size_t s = static_cast<size_t>(task / n_blocks);
-      const int64_t e0 = (task % n_blocks) * block, e1 = std::min(E_, e0 + block);
+    for_each_seq_block([&](size_t s, int64_t r, int64_t T, int64_t e0, int64_t e1) {
       float* st = pool.SlotData(batch.seqs[s].slot) + L.conv_off;
-      const int64_t r = row0[s], T = row0[s + 1] - r;
       kernels::CausalConv1dSilu(&xz_[static_cast<size_t>(r * 2 * E_)], T, 2 * E_, E_, static_cast<int>(K_),
                                 L.conv_w.data(), L.conv_b.empty() ? nullptr : L.conv_b.data(), st,
                                 &u_[static_cast<size_t>(r * E_)], E_, e0, e1);
@@ -241,11 +243,8 @@ Status Mamba1Model::Forward(const Batch& batch, StatePool& pool, Logits* logits)
     kernels::Gemm(u_.data(), M, E_, L.x_proj, nullptr, dbc_.data(), ldbc, &pool_);
     kernels::Gemm(dbc_.data(), M, ldbc, L.dt_proj, nullptr, dt_.data(), E_, &pool_);
     // y: (M, E) = selective scan, gated by silu(z), per sequence with its SSM state.
-    pool_.ParallelFor(static_cast<int>(n_seq * n_blocks), [&](int task) {
-      const size_t s = static_cast<size_t>(task / n_blocks);
-      const int64_t e0 = (task % n_blocks) * block, e1 = std::min(E_, e0 + block);
+    for_each_seq_block([&](size_t s, int64_t r, int64_t T, int64_t e0, int64_t e1) {
       float* h = pool.SlotData(batch.seqs[s].slot) + L.ssm_off;
-      const int64_t r = row0[s], T = row0[s + 1] - r;
       const float* dbc = &dbc_[static_cast<size_t>(r * ldbc)];
       kernels::SelectiveScan(&u_[static_cast<size_t>(r * E_)], E_, &dt_[static_cast<size_t>(r * E_)], E_,
                              L.dt_bias.data(), L.A.data(), dbc + R_, dbc + R_ + N_, ldbc, L.D.data(),
