@@ -8,6 +8,7 @@
 #include "engine/io/tensor_store.h"
 #include "engine/model.h"
 #include "engine/models/mamba1.h"
+#include "engine/models/rwkv7.h"
 #include "engine/util/json.h"
 
 namespace rs::engine {
@@ -103,7 +104,17 @@ StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& path, const LoadOp
     return model;
   }
   if (model_type == "mamba2" || has_mamba2) return UnimplementedError(path + ": Mamba-2 models are not supported yet");
-  if (has_rwkv7 || has_rwkv6) return UnimplementedError(path + ": RWKV models are not supported yet");
+  if (has_rwkv7) {
+    auto model = LoadRwkv7(std::move(store), options);
+    if (!model.ok()) return model.status().WithPrefix(path);
+    return model;
+  }
+  if (has_rwkv6) return UnimplementedError(path + ": RWKV-6 models are not supported yet");
+  if (store->Find("emb.weight") != nullptr && store->Find("blocks.0.ln1.weight") != nullptr) {
+    return UnimplementedError(path +
+                              ": unsupported RWKV version (neither RWKV-7's att.k_k nor RWKV-6's "
+                              "att.time_maa_x; RWKV-4/5 are not served)");
+  }
   if (!model_type.empty() && model_type != "mamba") {
     return UnimplementedError(path + ": unknown architecture \"" + model_type + "\"");
   }

@@ -38,6 +38,35 @@ StatusOr<kernels::WeightMatrix> WeightLoader::Matrix(const std::string& name, in
   return m;
 }
 
+StatusOr<kernels::WeightMatrix> WeightLoader::TransposedMatrix(const std::string& name, int64_t k,
+                                                              int64_t n) {
+  const Tensor* t = store_->Find(name);
+  if (t == nullptr) return InvalidArgumentError("missing tensor " + name);
+  if (t->rank() != 2 || (k >= 0 && t->dim(0) != k) || (n >= 0 && t->dim(1) != n) || t->dim(0) <= 0 ||
+      t->dim(1) <= 0) {
+    return InvalidArgumentError("tensor " + name + " has shape " + t->ShapeString() + ", expected [" +
+                                (k >= 0 ? std::to_string(k) : std::string("*")) + ", " +
+                                (n >= 0 ? std::to_string(n) : std::string("*")) + "]");
+  }
+  const int64_t rows = t->dim(0), cols = t->dim(1);
+  std::vector<float> src(static_cast<size_t>(rows * cols));
+  if (!ConvertToF32(t->dtype, t->data, src.size(), src.data())) {
+    return UnimplementedError("tensor " + name + " has unsupported dtype " + DTypeName(t->dtype));
+  }
+  auto buf = std::make_unique<float[]>(src.size());
+  for (int64_t i = 0; i < rows; ++i) {
+    for (int64_t j = 0; j < cols; ++j) buf[static_cast<size_t>(j * rows + i)] = src[static_cast<size_t>(i * cols + j)];
+  }
+  kernels::WeightMatrix m;
+  m.type = kernels::WeightType::kF32;
+  m.data = buf.get();
+  m.n = cols;
+  m.k = rows;
+  owned_.push_back(std::move(buf));
+  weight_bytes_ += MatrixBytes(m);
+  return m;
+}
+
 StatusOr<std::vector<float>> WeightLoader::Vector(const std::string& name, int64_t numel) {
   const Tensor* t = store_->Find(name);
   if (t == nullptr) return InvalidArgumentError("missing tensor " + name);

@@ -23,6 +23,10 @@ class WeightLoader {
 
   // A rank-2 tensor of shape (n, k); pass -1 for a dimension to accept any.
   StatusOr<kernels::WeightMatrix> Matrix(const std::string& name, int64_t n, int64_t k);
+  // A rank-2 tensor of shape (k, n) used as `x @ W` (BlinkDL's LoRA
+  // matrices), transposed into an owned F32 (n, k) matrix so Gemm can use
+  // it. Pass -1 to accept any size.
+  StatusOr<kernels::WeightMatrix> TransposedMatrix(const std::string& name, int64_t k, int64_t n);
   // Any-rank float tensor with `numel` elements, converted to F32.
   StatusOr<std::vector<float>> Vector(const std::string& name, int64_t numel);
   // Like Vector, but an absent tensor gives an empty vector.

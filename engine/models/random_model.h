@@ -40,6 +40,31 @@ Status WriteRandomMamba1(const std::string& dir, const RandomMamba1Options& opti
 // "mamba-370m", "mamba-790m", "mamba-1.4b", "mamba-2.8b". NOT_FOUND otherwise.
 StatusOr<RandomMamba1Options> Mamba1Shape(const std::string& name);
 
+// Random RWKV checkpoints with BlinkDL's tensor names and shapes, written as
+// `dir`/model.safetensors (the loader also reads BlinkDL's .pth files).
+// Values are drawn to resemble trained statistics (decays spread over their
+// range, mixing coefficients in (0, 1), every LoRA non-zero) so every path
+// of the model carries signal.
+struct RandomRwkvOptions {
+  int version = 7;  // 7 (x070) or 6 (x060)
+  int64_t n_embd = 128;
+  int64_t n_layer = 2;
+  int64_t head_size = 64;
+  int64_t vocab_size = 256;
+  int64_t ffn = 0;  // 0: 4 * n_embd (v7), 3.5 * n_embd rounded to 32 (v6)
+  // LoRA ranks; 0: RWKV-LM's formulas for n_embd. v7: w, a, v, g;
+  // v6: maa (time_maa_w1 is C x 5*maa) and decay.
+  int64_t lora_w = 0, lora_a = 0, lora_v = 0, lora_g = 0;
+  int64_t lora_maa = 0, lora_decay = 0;
+  DType dtype = DType::kF32;  // F32, F16 or BF16 for every tensor
+  uint64_t seed = 1;
+};
+Status WriteRandomRwkv(const std::string& dir, const RandomRwkvOptions& options);
+
+// Named shapes: "rwkv7-0.1b" (768, 12 layers, head 64, vocab 65536),
+// "rwkv7-0.4b", "rwkv7-1.5b", "rwkv6-0.1b" (768, 12 layers), "rwkv6-1.6b".
+StatusOr<RandomRwkvOptions> RwkvShape(const std::string& name);
+
 // The embedded default model: written on first use into
 // `cache_dir`/default-mamba1-bytes-v2 (cache_dir: $RS_CACHE_DIR, else
 // $XDG_CACHE_HOME/recurrent-serve, else ~/.cache/recurrent-serve).

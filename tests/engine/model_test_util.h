@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -33,6 +35,59 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// d_model 36 -> d_inner 72: channel tails that are not a multiple of 16.
+inline RandomMamba1Options OddMamba1Shape() {
+  RandomMamba1Options o;
+  o.d_model = 36;
+  o.n_layer = 3;
+  o.vocab_size = 300;
+  o.d_state = 16;
+  o.seed = 7;
+  return o;
+}
+
+// n_embd 96 in 3 heads of 32, LoRA ranks that are not multiples of 16.
+inline RandomRwkvOptions OddRwkvShape(int version) {
+  RandomRwkvOptions o;
+  o.version = version;
+  o.n_embd = 96;
+  o.head_size = 32;
+  o.n_layer = 3;
+  o.vocab_size = 300;
+  o.ffn = 200;
+  o.lora_w = 12;
+  o.lora_a = 20;
+  o.lora_v = 8;
+  o.lora_g = 28;
+  o.lora_maa = 10;
+  o.lora_decay = 24;
+  o.seed = 11;
+  return o;
+}
+
+inline std::unique_ptr<Model> Load(const std::string& dir, int threads) {
+  LoadOptions opts;
+  opts.n_threads = threads;
+  auto m = LoadModel(dir, opts);
+  EXPECT_TRUE(m.ok()) << m.status().ToString();
+  return m.ok() ? std::move(m).value() : nullptr;
+}
+
+// Deterministic pseudo-random token ids in [0, vocab).
+inline std::vector<int32_t> Tokens(size_t n, uint32_t salt, int32_t vocab) {
+  std::vector<int32_t> t(n);
+  uint32_t x = 2463534242u + salt;
+  for (auto& v : t) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    v = static_cast<int32_t>(x % static_cast<uint32_t>(vocab));
+  }
+  return t;
+}
+
+inline bool SameBits(const float* a, const float* b, size_t n) { return std::memcmp(a, b, n * sizeof(float)) == 0; }
 
 // Runs `tokens` through a fresh slot as ONE chunk; logits of every position.
 inline std::vector<float> RunAll(Model& model, StatePool& pool, int slot, const std::vector<int32_t>& tokens) {

@@ -1,0 +1,165 @@
+#include "engine/models/rwkv7.h"
+
+#include <algorithm>
+#include <thread>
+
+#include "engine/models/rwkv_common.h"
+#include "kernels/cpu/rwkv_ops.h"
+
+namespace rs::engine {
+namespace {
+
+using kernels::WeightMatrix;
+
+constexpr float kGroupNormEps = 64e-5f;
+// Order of the token-shift mixes in the (M, 6C) mix buffer.
+enum Mix { kR = 0, kW, kK, kV, kA, kG, kNumMix };
+constexpr const char* kMixNames[kNumMix] = {"x_r", "x_w", "x_k", "x_v", "x_a", "x_g"};
+
+struct TimeMixWeights {
+  std::vector<float> mix[kNumMix];
+  std::vector<float> w0, a0, v0, k_k, k_a, r_k, ln_x_w, ln_x_b;
+  WeightMatrix receptance, key, value, output;
+  WeightMatrix w1, w2, a1, a2, v1, v2, g1, g2;  // LoRAs, transposed to (out, in)
+};
+
+class Rwkv7Model final : public RwkvModel {
+ public:
+  Rwkv7Model(std::unique_ptr<io::TensorStore> store, int n_threads) : RwkvModel(std::move(store), n_threads) {}
+
+  Status Init() {
+    const Tensor* rk = store_->Find("blocks.0.att.r_k");
+    if (rk == nullptr || rk->rank() != 2) {
+      return InvalidArgumentError("blocks.0.att.r_k missing or not [n_head, head_size]");
+    }
+    return InitCommon(Arch::kRwkv7, "rwkv7", rk->dim(0), rk->dim(1));
+  }
+
+ private:
+  Status InitTimeMix(int64_t layer, const std::string& p) override;
+  std::string TimeMixDetails() const override;
+  void EnsureTimeMixScratch(int64_t rows) override;
+  void TimeMix(int64_t layer, const Step& step, const float* x, float* out) override;
+
+  std::vector<TimeMixWeights> att_;
+  int64_t Dw_ = 0, Da_ = 0, Dv_ = 0, Dg_ = 0;
+  std::vector<float> mix_, r_, w_, k_, v_, a_, vg_, g_, v_first_, y_, lora_;
+};
+
+Status Rwkv7Model::InitTimeMix(int64_t layer, const std::string& p) {
+  WeightLoader& w = weights_;
+  att_.resize(static_cast<size_t>(layer) + 1);
+  TimeMixWeights& A = att_.back();
+  const std::string a = p + "att.";
+  for (int j = 0; j < kNumMix; ++j) {
+    RS_ASSIGN_OR_RETURN(A.mix[j], w.Vector(a + kMixNames[j], C_));
+  }
+  RS_ASSIGN_OR_RETURN(A.w0, w.Vector(a + "w0", C_));
+  RS_ASSIGN_OR_RETURN(A.a0, w.Vector(a + "a0", C_));
+  RS_ASSIGN_OR_RETURN(A.k_k, w.Vector(a + "k_k", C_));
+  RS_ASSIGN_OR_RETURN(A.k_a, w.Vector(a + "k_a", C_));
+  RS_ASSIGN_OR_RETURN(A.r_k, w.Vector(a + "r_k", C_));
+  RS_ASSIGN_OR_RETURN(A.ln_x_w, w.Vector(a + "ln_x.weight", C_));
+  RS_ASSIGN_OR_RETURN(A.ln_x_b, w.Vector(a + "ln_x.bias", C_));
+  RS_ASSIGN_OR_RETURN(A.receptance, w.Matrix(a + "receptance.weight", C_, C_));
+  RS_ASSIGN_OR_RETURN(A.key, w.Matrix(a + "key.weight", C_, C_));
+  RS_ASSIGN_OR_RETURN(A.value, w.Matrix(a + "value.weight", C_, C_));
+  RS_ASSIGN_OR_RETURN(A.output, w.Matrix(a + "output.weight", C_, C_));
+  const bool first = layer == 0;
+  RS_ASSIGN_OR_RETURN(A.w1, w.TransposedMatrix(a + "w1", C_, first ? -1 : Dw_));
+  RS_ASSIGN_OR_RETURN(A.w2, w.TransposedMatrix(a + "w2", A.w1.n, C_));
+  RS_ASSIGN_OR_RETURN(A.a1, w.TransposedMatrix(a + "a1", C_, first ? -1 : Da_));
+  RS_ASSIGN_OR_RETURN(A.a2, w.TransposedMatrix(a + "a2", A.a1.n, C_));
+  RS_ASSIGN_OR_RETURN(A.g1, w.TransposedMatrix(a + "g1", C_, first ? -1 : Dg_));
+  RS_ASSIGN_OR_RETURN(A.g2, w.TransposedMatrix(a + "g2", A.g1.n, C_));
+  if (first) {
+    Dw_ = A.w1.n;
+    Da_ = A.a1.n;
+    Dg_ = A.g1.n;
+  } else {  // the value residual (blocks.0's v0/v1/v2, if any, are unused)
+    RS_ASSIGN_OR_RETURN(A.v0, w.Vector(a + "v0", C_));
+    RS_ASSIGN_OR_RETURN(A.v1, w.TransposedMatrix(a + "v1", C_, layer == 1 ? -1 : Dv_));
+    RS_ASSIGN_OR_RETURN(A.v2, w.TransposedMatrix(a + "v2", A.v1.n, C_));
+    Dv_ = A.v1.n;
+    CountMatrix(A.v1);
+    CountMatrix(A.v2);
+  }
+  for (const WeightMatrix* m : {&A.receptance, &A.key, &A.value, &A.output, &A.w1, &A.w2, &A.a1, &A.a2, &A.g1, &A.g2}) {
+    CountMatrix(*m);
+  }
+  return OkStatus();
+}
+
+std::string Rwkv7Model::TimeMixDetails() const {
+  return "lora_w=" + std::to_string(Dw_) + " lora_a=" + std::to_string(Da_) + " lora_v=" + std::to_string(Dv_) +
+         " lora_g=" + std::to_string(Dg_);
+}
+
+void Rwkv7Model::EnsureTimeMixScratch(int64_t rows) {
+  const auto n = static_cast<size_t>(rows * C_);
+  mix_.resize(n * kNumMix);
+  for (std::vector<float>* b : {&r_, &w_, &k_, &v_, &a_, &vg_, &g_, &v_first_, &y_}) b->resize(n);
+  lora_.resize(static_cast<size_t>(rows * std::max({Dw_, Da_, Dv_, Dg_})));
+}
+
+void Rwkv7Model::TimeMix(int64_t layer, const Step& step, const float* x, float* out) {
+  const TimeMixWeights& A = att_[static_cast<size_t>(layer)];
+  const Block& b = blocks_[static_cast<size_t>(layer)];
+  const int64_t M = step.M, C = C_, ldm = kNumMix * C_;
+  const float* mixes[kNumMix];
+  for (int j = 0; j < kNumMix; ++j) mixes[j] = A.mix[j].data();
+  for (size_t s = 0; s < step.n_seq(); ++s) {
+    const int64_t r = step.row0[s];
+    kernels::TokenShiftMix(x + r * C, step.T(s), C, C, step.State(s, b.att_shift_off), kNumMix, mixes,
+                           &mix_[static_cast<size_t>(r * ldm)], C, ldm);
+  }
+  const auto col = [&](Mix j) { return mix_.data() + j * C; };
+  kernels::ThreadPool* pool = &pool_;
+  kernels::Gemm(col(kR), M, ldm, A.receptance, nullptr, r_.data(), C, pool);
+  kernels::Gemm(col(kK), M, ldm, A.key, nullptr, k_.data(), C, pool);
+  kernels::Gemm(col(kV), M, ldm, A.value, nullptr, v_.data(), C, pool);
+  // LoRAs: w = tanh(xw·w1)·w2; a = (xa·a1)·a2; vg = (xv·v1)·v2; g = sigmoid(xg·g1)·g2.
+  const auto lora = [&](Mix j, const WeightMatrix& down, const WeightMatrix& up, kernels::Activation act,
+                        bool activate, std::vector<float>& dst) {
+    kernels::Gemm(col(j), M, ldm, down, nullptr, lora_.data(), down.n, pool);
+    if (activate) {
+      ForRows(M, [&](int64_t m0, int64_t m1) {
+        kernels::Activate(act, &lora_[static_cast<size_t>(m0 * down.n)], m1 - m0, down.n, down.n);
+      });
+    }
+    kernels::Gemm(lora_.data(), M, down.n, up, nullptr, dst.data(), C, pool);
+  };
+  lora(kW, A.w1, A.w2, kernels::Activation::kTanh, true, w_);
+  lora(kA, A.a1, A.a2, kernels::Activation::kTanh, false, a_);
+  if (layer > 0) lora(kV, A.v1, A.v2, kernels::Activation::kTanh, false, vg_);
+  lora(kG, A.g1, A.g2, kernels::Activation::kSigmoid, true, g_);
+
+  ForRows(M, [&](int64_t m0, int64_t m1) {
+    const size_t o = static_cast<size_t>(m0 * C);
+    kernels::Rwkv7Prepare(m1 - m0, H_, N_, C, &w_[o], A.w0.data(), &a_[o], A.a0.data(), &k_[o], A.k_k.data(),
+                          A.k_a.data(), &v_[o], &vg_[o], A.v0.data(), &v_first_[o], layer == 0);
+  });
+  ForSeqHeads(step, [&](size_t s, int64_t h0, int64_t h1) {
+    const size_t o = static_cast<size_t>(step.row0[s] * C);
+    kernels::Wkv7(step.T(s), N_, &r_[o], &w_[o], &k_[o], &v_[o], &a_[o], &vg_[o], C, step.State(s, b.wkv_off),
+                  &y_[o], C, h0, h1);
+  });
+  ForRows(M, [&](int64_t m0, int64_t m1) {
+    const size_t o = static_cast<size_t>(m0 * C);
+    kernels::Rwkv7Output(m1 - m0, H_, N_, &y_[o], C, &r_[o], &k_[o], &v_[o], C, A.r_k.data(), &g_[o], C,
+                         A.ln_x_w.data(), A.ln_x_b.data(), kGroupNormEps);
+  });
+  kernels::Gemm(y_.data(), M, C, A.output, nullptr, out, C, pool);
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Model>> LoadRwkv7(std::unique_ptr<io::TensorStore> store, const LoadOptions& options) {
+  const int n_threads = options.n_threads > 0 ? options.n_threads
+                                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  auto model = std::make_unique<Rwkv7Model>(std::move(store), n_threads);
+  RS_RETURN_IF_ERROR(model->Init());
+  return std::unique_ptr<Model>(std::move(model));
+}
+
+}  // namespace rs::engine
