@@ -49,6 +49,8 @@ void GemmArgs(benchmark::internal::Benchmark* b) {
     for (int type : {0, 1, 2}) {
       b->Args({1, 3072, 768, type, threads});    // in_proj GEMV
       b->Args({1, 50280, 768, type, threads});   // lm_head GEMV
+      b->Args({1, 65536, 768, type, threads});   // RWKV head GEMV (DRAM-resident)
+      b->Args({3, 65536, 768, type, threads});   // the same, 3 rows
       b->Args({16, 3072, 768, type, threads});   // aggregate decode B=16
       b->Args({64, 3072, 768, type, threads});   // aggregate decode B=64
       b->Args({512, 3072, 768, type, threads});  // prefill

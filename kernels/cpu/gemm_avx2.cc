@@ -167,7 +167,7 @@ KernelFn Select(WeightType wt, int mb, int nb) {
 
 constexpr int kMainMb = 3;
 constexpr int kMainNb = 4;
-constexpr int kSmallNb = 6;
+constexpr int kSmallNb = 1;  // one sequential W stream per thread (see gemm_avx512.cc)
 constexpr int64_t kXBlockBytes = 192 * 1024;
 
 }  // namespace
