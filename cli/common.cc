@@ -40,7 +40,11 @@ StatusOr<std::unique_ptr<engine::Tokenizer>> ResolveTokenizer(const Flags& flags
   if (flags.Has("tokenizer")) return engine::LoadTokenizer(flags.Get("tokenizer"));
   std::error_code ec;
   fs::path dir = fs::is_directory(model_path, ec) ? fs::path(model_path) : fs::path(model_path).parent_path();
-  if (fs::exists(dir / "tokenizer.json", ec)) return engine::LoadTokenizer((dir / "tokenizer.json").string());
+  if (dir.empty()) dir = ".";
+  // tokenizer.json, else an RWKV world vocabulary (rwkv_vocab_v20230424.txt or another
+  // rwkv_vocab_*.txt) beside the model.
+  const std::string found = engine::FindTokenizerFile(dir.string());
+  if (!found.empty()) return engine::LoadTokenizer(found);
   if (vocab_size == 256) return engine::NewByteTokenizer();
   return std::unique_ptr<engine::Tokenizer>();
 }
@@ -51,7 +55,9 @@ StatusOr<std::vector<int32_t>> InputTokens(const Flags& flags, const engine::Tok
   }
   if (flags.Has("tokens")) return ParseIntList(flags.Get("tokens"));
   if (tok == nullptr) {
-    return InvalidArgumentError("the model has no tokenizer (no tokenizer.json beside it): pass --tokenizer FILE or --tokens");
+    return InvalidArgumentError(
+        "the model has no tokenizer (no tokenizer.json or rwkv_vocab_v20230424.txt beside it): "
+        "pass --tokenizer FILE or --tokens");
   }
   RS_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tok->Encode(flags.Get("prompt")));
   if (ids.empty()) return InvalidArgumentError("the prompt is empty");

@@ -6,6 +6,10 @@
 //                  BPE model, added tokens), id-for-id identical to HF for the
 //                  features it supports; a file using any other feature is
 //                  refused with UNIMPLEMENTED rather than mis-tokenized.
+//   World          RWKV "world" vocabularies (rwkv_vocab_v20230424.txt):
+//                  greedy longest match over the UTF-8 bytes, id-for-id
+//                  identical to the official TRIE_TOKENIZER; 65536 ids, id 0
+//                  is end-of-text (see world_tokenizer.h for the file format).
 //
 // Text is UTF-8. Encode() rejects invalid UTF-8 (INVALID_ARGUMENT naming the
 // byte offset). Decode() returns raw bytes, which may end inside a UTF-8
@@ -48,13 +52,17 @@ class Tokenizer {
   // The view stays valid for the tokenizer's lifetime.
   virtual std::string_view TokenBytes(int32_t id) const = 0;
 
-  // One more than the largest id (added tokens included).
+  // One more than the largest id (added tokens included); for the world
+  // tokenizer 65536, the models' embedding size (ids the vocabulary file
+  // leaves out are holes).
   virtual int64_t vocab_size() const = 0;
 
-  // The end-of-text token ("<|endoftext|>" for GPT-NeoX); none for bytes.
+  // The end-of-text token ("<|endoftext|>" for GPT-NeoX; 0 for the world
+  // tokenizer, where it decodes to nothing); none for bytes.
   virtual std::optional<int32_t> eos_id() const = 0;
 
-  // "gpt-neox-bpe" for byte-level BPE files, "bytes" for the byte tokenizer.
+  // "gpt-neox-bpe" for byte-level BPE files, "rwkv-world" for the world
+  // tokenizer, "bytes" for the byte tokenizer.
   virtual std::string name() const = 0;
 };
 
@@ -69,9 +77,24 @@ std::unique_ptr<Tokenizer> NewByteTokenizer();
 // implementation does not support).
 StatusOr<std::unique_ptr<Tokenizer>> LoadBpeTokenizer(const std::string& tokenizer_json_path);
 
-// Loads the tokenizer at `path`: a tokenizer.json file (or a directory that
-// contains one) is a BPE tokenizer. Errors as LoadBpeTokenizer;
-// UNIMPLEMENTED for other kinds of file (e.g. the RWKV world vocabulary).
+// Loads an RWKV world vocabulary (rwkv_vocab_v20230424.txt).
+// Errors: NOT_FOUND (missing file), INVALID_ARGUMENT naming the line
+// ("PATH:LINE: ...") for a malformed file: a line that is not
+// `<id> <literal> <byte length>`, a bad literal or escape, an id outside
+// 1..65535 or given twice, a byte length that is not the token's, invalid
+// UTF-8, an empty file, or a byte of UTF-8 text with no single-byte token.
+StatusOr<std::unique_ptr<Tokenizer>> LoadWorldTokenizer(const std::string& vocab_path);
+
+// The tokenizer file in directory `dir`: tokenizer.json, else
+// rwkv_vocab_v20230424.txt, else the rwkv_vocab_*.txt that sorts last (the
+// newest version); "" if there is none (or `dir` is not a directory).
+std::string FindTokenizerFile(const std::string& dir);
+
+// Loads the tokenizer at `path`: a .json file is a BPE tokenizer, a .txt
+// file an RWKV world vocabulary, and a directory the file FindTokenizerFile
+// picks in it. Errors as LoadBpeTokenizer / LoadWorldTokenizer; NOT_FOUND for
+// a missing file or a directory without a tokenizer; UNIMPLEMENTED for other
+// kinds of file.
 StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& path);
 
 // Turns a stream of ids into valid UTF-8 text, emitting each character as
