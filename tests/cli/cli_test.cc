@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "engine/util/json.h"
@@ -111,6 +112,59 @@ TEST(CliTest, TokenizeAndDecode) {
   CliRun dec = Recurrent("tokenize --tokenizer " + kNeox + " --decode 12092,1533");
   ASSERT_EQ(dec.exit_code, 0) << dec.err;
   EXPECT_EQ(dec.out, "{\"text\":\"Hello world\"}\n");
+}
+
+const std::string kRwkvTiny = std::string(RS_SHARED_DIR) + "/fixtures/models/rwkv7-tiny-834K/model.pth";
+const std::string kWorldVocab =
+    std::string(RS_SHARED_DIR) + "/fixtures/tokenizers/rwkv-world/rwkv_vocab_v20230424.txt";
+
+bool Exists(const std::string& path) {
+  FILE* f = fopen(path.c_str(), "r");
+  if (f != nullptr) fclose(f);
+  return f != nullptr;
+}
+
+TEST(CliTest, RwkvModelFileGeneratesWithByteVocabulary) {
+  if (!Exists(kRwkvTiny)) GTEST_SKIP() << "no ../shared fixtures";
+  // A BlinkDL .pth passed directly; vocab 256 -> the byte tokenizer.
+  CliRun a = Recurrent("generate --model " + kRwkvTiny + " --prompt '\"in' --max-tokens 16 --temperature 0 --json");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  json::Value v = ParseOut(a);
+  EXPECT_EQ(v.Find("tokens")->AsArray().size(), 16u);
+  CliRun b = Recurrent("generate --model " + kRwkvTiny + " --prompt '\"in' --max-tokens 16 --temperature 0 --json");
+  EXPECT_EQ(a.out, b.out);
+}
+
+TEST(CliTest, RwkvWorldModelWithWorldTokenizer) {
+  if (!Exists(kWorldVocab)) GTEST_SKIP() << "no ../shared fixtures";
+  // A small random RWKV-7 with the world vocabulary's 65536 rows.
+  const std::string dir = std::string(RS_BINARY_DIR) + "/cli-rwkv-world-" + std::to_string(getpid());
+  CliRun init = Recurrent("init-random --arch rwkv7 --d-model 64 --head-size 32 --n-layer 2 --vocab 65536 --out " + dir);
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  const std::string prompt = "'Hello 世界, RWKV!'";
+  CliRun ids = Recurrent("tokenize --tokenizer " + kWorldVocab + " --text " + prompt);
+  ASSERT_EQ(ids.exit_code, 0) << ids.err;
+  std::string list;
+  for (const json::Value& id : ParseOut(ids).Find("ids")->AsArray()) {
+    if (!list.empty()) list += ',';
+    list += std::to_string(id.AsInt());
+  }
+  // --prompt through the world tokenizer == the same ids given directly.
+  CliRun by_text = Recurrent("logits --model " + dir + " --tokenizer " + kWorldVocab + " --prompt " + prompt);
+  CliRun by_ids = Recurrent("logits --model " + dir + " --tokens " + list);
+  ASSERT_EQ(by_text.exit_code, 0) << by_text.err;
+  ASSERT_EQ(by_ids.exit_code, 0) << by_ids.err;
+  EXPECT_EQ(ParseOut(by_text).Find("logits")->Dump(), ParseOut(by_ids).Find("logits")->Dump());
+  // A vocabulary file beside the model is picked up without --tokenizer.
+  CliRun no_tok = Recurrent("generate --model " + dir + " --prompt " + prompt + " --max-tokens 4");
+  EXPECT_NE(no_tok.exit_code, 0);
+  EXPECT_NE(no_tok.err.find("rwkv_vocab_v20230424.txt"), std::string::npos) << no_tok.err;
+  CliRun gen = Recurrent("generate --model " + dir + " --tokenizer " + kWorldVocab + " --prompt " + prompt +
+                         " --max-tokens 8 --seed 3 --json");
+  ASSERT_EQ(gen.exit_code, 0) << gen.err;
+  EXPECT_EQ(ParseOut(gen).Find("tokens")->AsArray().size(), 8u);
+  std::string rm = "rm -rf '" + dir + "'";
+  EXPECT_EQ(std::system(rm.c_str()), 0);
 }
 
 TEST(CliTest, ErrorsAreOneLineAndNonZero) {
