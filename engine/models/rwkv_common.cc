@@ -125,7 +125,8 @@ void RwkvModel::EnsureScratch(int64_t m) {
   normed_.resize(rows * C);
   out_.resize(rows * C);
   ffn_mix_.resize(rows * 2 * C);
-  ffn_k_.resize(rows * static_cast<size_t>(F_));
+  ffn_ld_ = kernels::ActivationStride(F_);
+  ffn_k_.resize(rows * static_cast<size_t>(ffn_ld_));
   ffn_r_.resize(blocks_[0].ffn_receptance.data != nullptr ? rows * C : 0);
   EnsureTimeMixScratch(scratch_rows_);
 }
@@ -139,11 +140,12 @@ void RwkvModel::ChannelMix(const Block& b, const Step& step, const float* x, flo
                            mix, &ffn_mix_[static_cast<size_t>(r * 2 * C_)], C_, 2 * C_);
   }
   const int64_t M = step.M;
-  kernels::Gemm(ffn_mix_.data(), M, 2 * C_, b.ffn_key, nullptr, ffn_k_.data(), F_, &pool_);
+  kernels::Gemm(ffn_mix_.data(), M, 2 * C_, b.ffn_key, nullptr, ffn_k_.data(), ffn_ld_, &pool_);
   ForRows(M, [&](int64_t m0, int64_t m1) {
-    kernels::Activate(kernels::Activation::kReluSquare, &ffn_k_[static_cast<size_t>(m0 * F_)], m1 - m0, F_, F_);
+    kernels::Activate(kernels::Activation::kReluSquare, &ffn_k_[static_cast<size_t>(m0 * ffn_ld_)], m1 - m0, F_,
+                      ffn_ld_);
   });
-  kernels::Gemm(ffn_k_.data(), M, F_, b.ffn_value, nullptr, out, C_, &pool_);
+  kernels::Gemm(ffn_k_.data(), M, ffn_ld_, b.ffn_value, nullptr, out, C_, &pool_);
   if (gated) {
     kernels::Gemm(ffn_mix_.data() + C_, M, 2 * C_, b.ffn_receptance, nullptr, ffn_r_.data(), C_, &pool_);
     ForRows(M, [&](int64_t m0, int64_t m1) {

@@ -95,6 +95,7 @@ class RwkvModel : public Model {
   kernels::WeightMatrix emb_, head_;
   std::vector<float> ln0_w_, ln0_b_, ln_out_w_, ln_out_b_;
   int64_t scratch_rows_ = 0;
+  int64_t ffn_ld_ = 0;  // row stride of ffn_k_ (kernels::ActivationStride(F_))
   std::vector<float> hidden_, normed_, out_, ffn_mix_, ffn_k_, ffn_r_;
 };
 
