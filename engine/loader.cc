@@ -8,6 +8,7 @@
 #include "engine/io/tensor_store.h"
 #include "engine/model.h"
 #include "engine/models/mamba1.h"
+#include "engine/models/rwkv6.h"
 #include "engine/models/rwkv7.h"
 #include "engine/util/json.h"
 
@@ -109,7 +110,11 @@ StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& path, const LoadOp
     if (!model.ok()) return model.status().WithPrefix(path);
     return model;
   }
-  if (has_rwkv6) return UnimplementedError(path + ": RWKV-6 models are not supported yet");
+  if (has_rwkv6) {
+    auto model = LoadRwkv6(std::move(store), options);
+    if (!model.ok()) return model.status().WithPrefix(path);
+    return model;
+  }
   if (store->Find("emb.weight") != nullptr && store->Find("blocks.0.ln1.weight") != nullptr) {
     return UnimplementedError(path +
                               ": unsupported RWKV version (neither RWKV-7's att.k_k nor RWKV-6's "

@@ -53,4 +53,29 @@ void Rwkv7Output(int64_t M, int64_t H, int64_t N, float* y, int64_t ldy, const f
   Ops().rwkv7_output(M, H, N, y, ldy, r, k, v, ld, r_k, g, ldg, ln_w, ln_b, eps);
 }
 
+void Rwkv6TokenShift(const float* x, int64_t T, int64_t C, int64_t ldx, float* prev,
+                     const float* maa_x, float* dx, float* xxx, int64_t ldo) {
+  Ops().rwkv6_token_shift(x, T, C, ldx, prev, maa_x, dx, xxx, ldo);
+}
+
+void Rwkv6Mix(int64_t M, int64_t C, const float* x, const float* dx, int64_t ld,
+              const float* const* maa, float* m, int64_t ldm) {
+  Ops().rwkv6_mix(M, C, x, dx, ld, maa, m, ldm);
+}
+
+void Rwkv6Decay(int64_t M, int64_t C, float* w, int64_t ld, const float* time_decay) {
+  Ops().rwkv6_decay(M, C, w, ld, time_decay);
+}
+
+void Wkv6(int64_t T, int64_t N, const float* r, const float* w, const float* k, const float* v,
+          int64_t ld, const float* u, float* state, float* y, int64_t ldy, int64_t h0,
+          int64_t h1) {
+  Ops().wkv6(T, N, r, w, k, v, ld, u, state, y, ldy, h0, h1);
+}
+
+void Rwkv6Output(int64_t M, int64_t H, int64_t N, float* y, int64_t ldy, const float* g,
+                 int64_t ldg, const float* ln_w, const float* ln_b, float eps) {
+  Ops().rwkv6_output(M, H, N, y, ldy, g, ldg, ln_w, ln_b, eps);
+}
+
 }  // namespace rs::kernels

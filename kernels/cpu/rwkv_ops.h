@@ -62,4 +62,41 @@ void Rwkv7Output(int64_t M, int64_t H, int64_t N, float* y, int64_t ldy, const f
                  const float* k, const float* v, int64_t ld, const float* r_k, const float* g,
                  int64_t ldg, const float* ln_w, const float* ln_b, float eps);
 
+// RWKV-6 data-dependent token shift, first half, for one sequence's T rows:
+//   dx[t]  = x[t-1] - x[t]             (x[-1] = prev)
+//   xxx[t] = x[t] + dx[t] * maa_x
+// then prev = x[T-1]. dx and xxx: T rows of C (stride ldo).
+void Rwkv6TokenShift(const float* x, int64_t T, int64_t C, int64_t ldx, float* prev,
+                     const float* maa_x, float* dx, float* xxx, int64_t ldo);
+
+// RWKV-6 data-dependent token shift, second half, in place on M rows: for
+// each of the 5 mixes j (w, k, v, r, g) at m + j * C (row stride ldm):
+//   m_j <- x + dx * (maa_j + m_j)
+// where m_j holds the LoRA offset tanh(xxx·maa_w1)_j·maa_w2[j] on entry.
+// x and dx share the row stride ld. REQUIRES: C % 16 == 0.
+void Rwkv6Mix(int64_t M, int64_t C, const float* x, const float* dx, int64_t ld,
+              const float* const* maa, float* m, int64_t ldm);
+
+// RWKV-6 decay in place on M rows of C: w <- exp(-exp(time_decay + w)).
+// REQUIRES: C % 16 == 0.
+void Rwkv6Decay(int64_t M, int64_t C, float* w, int64_t ld, const float* time_decay);
+
+// RWKV-6 WKV recurrence for one sequence, heads [h0, h1). state: H heads of
+// N x N, KEY-major: S[h][i][j] (i = key index, j = value index; the rwkv
+// package's own order). u: the bonus (time_faaaa), C = H*N floats. Per
+// token, per head:
+//   y[j]    = sum_i r[i] * (u[i] * k[i] * v[j] + S[i][j])
+//   S[i][j] = k[i] * v[j] + w[i] * S[i][j]
+// r, w, k, v: T rows (stride ld); y: T rows (stride ldy).
+// REQUIRES: N % 16 == 0 and N <= 256 (also for Rwkv6Output).
+void Wkv6(int64_t T, int64_t N, const float* r, const float* w, const float* k,
+          const float* v, int64_t ld, const float* u, float* state, float* y, int64_t ldy,
+          int64_t h0, int64_t h1);
+
+// RWKV-6 block output before the output projection, in place on y (M rows):
+//   y <- group_norm_per_head(y; ln_w, ln_b, eps) * silu(g)
+// with silu(g) = g / (1 + exp(-g)).
+void Rwkv6Output(int64_t M, int64_t H, int64_t N, float* y, int64_t ldy, const float* g,
+                 int64_t ldg, const float* ln_w, const float* ln_b, float eps);
+
 }  // namespace rs::kernels

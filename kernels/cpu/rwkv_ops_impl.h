@@ -226,6 +226,108 @@ void Rwkv7Output(int64_t M, int64_t H, int64_t N, float* y, int64_t ldy, const f
   }
 }
 
-const RwkvOps kOps = {&LayerNorm, &TokenShiftMix, &Activate, &Rwkv7Prepare, &Wkv7, &Rwkv7Output};
+void Rwkv6TokenShift(const float* x, int64_t T, int64_t C, int64_t ldx, float* prev,
+                     const float* maa_x, float* dx, float* xxx, int64_t ldo) {
+  for (int64_t t = 0; t < T; ++t) {
+    const float* xt = x + t * ldx;
+    const float* xp = t == 0 ? prev : xt - ldx;
+    float* dt = dx + t * ldo;
+    float* ot = xxx + t * ldo;
+    int64_t c = 0;
+    for (; c + 16 <= C; c += 16) {
+      const V16 xv = Load(xt + c);
+      const V16 d = Load(xp + c) - xv;
+      Store(dt + c, d);
+      Store(ot + c, xv + d * Load(maa_x + c));
+    }
+    for (; c < C; ++c) {
+      dt[c] = xp[c] - xt[c];
+      ot[c] = xt[c] + dt[c] * maa_x[c];
+    }
+  }
+  if (T > 0) {
+    for (int64_t c = 0; c < C; ++c) prev[c] = x[(T - 1) * ldx + c];
+  }
+}
+
+void Rwkv6Mix(int64_t M, int64_t C, const float* x, const float* dx, int64_t ld,
+              const float* const* maa, float* m, int64_t ldm) {
+  for (int64_t row = 0; row < M; ++row) {
+    const float* xr = x + row * ld;
+    const float* dr = dx + row * ld;
+    for (int j = 0; j < 5; ++j) {
+      float* mr = m + row * ldm + j * C;
+      const float* mj = maa[j];
+      for (int64_t c = 0; c < C; c += 16) {
+        Store(mr + c, Load(xr + c) + Load(dr + c) * (Load(mj + c) + Load(mr + c)));
+      }
+    }
+  }
+}
+
+void Rwkv6Decay(int64_t M, int64_t C, float* w, int64_t ld, const float* time_decay) {
+  for (int64_t row = 0; row < M; ++row) {
+    float* wr = w + row * ld;
+    for (int64_t c = 0; c < C; c += 16) {
+      Store(wr + c, vec16::Exp(-vec16::Exp(Load(time_decay + c) + Load(wr + c))));
+    }
+  }
+}
+
+void Wkv6(int64_t T, int64_t N, const float* r, const float* w, const float* k, const float* v,
+          int64_t ld, const float* u, float* state, float* y, int64_t ldy, int64_t h0,
+          int64_t h1) {
+  const int64_t nv = N / 16;
+  V16 out[16], vv[16];
+  for (int64_t h = h0; h < h1; ++h) {
+    float* S = state + h * N * N;
+    const int64_t c0 = h * N;
+    const float* uh = u + c0;
+    for (int64_t t = 0; t < T; ++t) {
+      const float* rt = r + t * ld + c0;
+      const float* wt = w + t * ld + c0;
+      const float* kt = k + t * ld + c0;
+      const float* vt = v + t * ld + c0;
+      for (int64_t q = 0; q < nv; ++q) {
+        out[q] = Splat(0.0f);
+        vv[q] = Load(vt + 16 * q);
+      }
+      // Row i of S (key i) against the value vector: no horizontal sums.
+      for (int64_t i = 0; i < N; ++i) {
+        float* row = S + i * N;
+        const V16 ki = Splat(kt[i]), ri = Splat(rt[i]), ui = Splat(uh[i]), wi = Splat(wt[i]);
+        for (int64_t q = 0; q < nv; ++q) {
+          const V16 kv = ki * vv[q];
+          const V16 s = Load(row + 16 * q);
+          out[q] += ri * (ui * kv + s);
+          Store(row + 16 * q, kv + wi * s);
+        }
+      }
+      float* yt = y + t * ldy + c0;
+      for (int64_t q = 0; q < nv; ++q) Store(yt + 16 * q, out[q]);
+    }
+  }
+}
+
+void Rwkv6Output(int64_t M, int64_t H, int64_t N, float* y, int64_t ldy, const float* g,
+                 int64_t ldg, const float* ln_w, const float* ln_b, float eps) {
+  for (int64_t m = 0; m < M; ++m) {
+    float* yr = y + m * ldy;
+    const float* gr = g + m * ldg;
+    for (int64_t h = 0; h < H; ++h) {
+      const int64_t c0 = h * N;
+      Normalize(yr + c0, N, ln_w + c0, ln_b + c0, eps, yr + c0);
+      for (int64_t i = 0; i < N; i += 16) {
+        const int64_t c = c0 + i;
+        const V16 gv = Load(gr + c);
+        Store(yr + c, Load(yr + c) * (gv / (Splat(1.0f) + vec16::Exp(-gv))));
+      }
+    }
+  }
+}
+
+const RwkvOps kOps = {&LayerNorm,        &TokenShiftMix, &Activate,    &Rwkv7Prepare,
+                      &Wkv7,             &Rwkv7Output,   &Rwkv6TokenShift, &Rwkv6Mix,
+                      &Rwkv6Decay,       &Wkv6,          &Rwkv6Output};
 
 }  // namespace rs::kernels::internal::RS_RWKV_LEVEL

@@ -13,6 +13,11 @@ struct RwkvOps {
   decltype(&rs::kernels::Rwkv7Prepare) rwkv7_prepare;
   decltype(&rs::kernels::Wkv7) wkv7;
   decltype(&rs::kernels::Rwkv7Output) rwkv7_output;
+  decltype(&rs::kernels::Rwkv6TokenShift) rwkv6_token_shift;
+  decltype(&rs::kernels::Rwkv6Mix) rwkv6_mix;
+  decltype(&rs::kernels::Rwkv6Decay) rwkv6_decay;
+  decltype(&rs::kernels::Wkv6) wkv6;
+  decltype(&rs::kernels::Rwkv6Output) rwkv6_output;
 };
 
 namespace avx512 { extern const RwkvOps kOps; }

@@ -191,7 +191,8 @@ ModelCase RwkvCase(int version, DType dtype) {
 INSTANTIATE_TEST_SUITE_P(Models, ModelPropertyTest,
                          ::testing::Values(MambaCase(DType::kF32), MambaCase(DType::kBF16), MambaCase(DType::kF16),
                                            RwkvCase(7, DType::kF32), RwkvCase(7, DType::kBF16),
-                                           RwkvCase(7, DType::kF16)),
+                                           RwkvCase(7, DType::kF16), RwkvCase(6, DType::kF32),
+                                           RwkvCase(6, DType::kBF16), RwkvCase(6, DType::kF16)),
                          [](const auto& info) { return info.param.name; });
 
 }  // namespace

@@ -116,7 +116,8 @@ TEST_P(RwkvParityTest, LogitsAndStateMatchReference) {
 
 INSTANTIATE_TEST_SUITE_P(Goldens, RwkvParityTest,
                          ::testing::Values(Case{"v7_f32", "model.pth"}, Case{"v7_f32", "model.safetensors"},
-                                           Case{"v7_bf16", "model.pth"}),
+                                           Case{"v7_bf16", "model.pth"}, Case{"v6_f32", "model.pth"},
+                                           Case{"v6_bf16", "model.pth"}),
                          [](const auto& info) {
                            return info.param.dir + (info.param.file.ends_with(".pth") ? "_pth" : "_safetensors");
                          });

@@ -1,0 +1,197 @@
+#include "engine/models/rwkv6.h"
+
+#include <algorithm>
+#include <thread>
+
+#include "engine/models/rwkv_common.h"
+#include "kernels/cpu/rwkv_ops.h"
+
+namespace rs::engine {
+namespace {
+
+using kernels::WeightMatrix;
+
+// The package's x060 ln_x: group_norm(..., eps=64e-5) (rwkv/model.py).
+constexpr float kGroupNormEps = 64e-5f;
+// Order of the data-dependent mixes: the slices of time_maa_w1/w2, and the
+// column blocks of the (M, 5C) mix buffer.
+enum Mix { kW = 0, kK, kV, kR, kG, kNumMix };
+constexpr const char* kMaaNames[kNumMix] = {"time_maa_w", "time_maa_k", "time_maa_v", "time_maa_r",
+                                            "time_maa_g"};
+
+struct TimeMixWeights {
+  std::vector<float> maa_x, maa[kNumMix], time_decay, time_faaaa, ln_x_w, ln_x_b;
+  WeightMatrix receptance, key, value, gate, output;
+  // LoRAs, transposed to (out, in): maa_w1 (5·Dm, C), maa_w2[j] (C, Dm),
+  // decay_w1 (Dd, C), decay_w2 (C, Dd).
+  WeightMatrix maa_w1, maa_w2[kNumMix], decay_w1, decay_w2;
+  std::unique_ptr<float[]> maa_w2_data;  // the five maa_w2 matrices (stable address)
+};
+
+class Rwkv6Model final : public RwkvModel {
+ public:
+  Rwkv6Model(std::unique_ptr<io::TensorStore> store, int n_threads) : RwkvModel(std::move(store), n_threads) {}
+
+  Status Init() {
+    const Tensor* u = store_->Find("blocks.0.att.time_faaaa");
+    if (u == nullptr || u->rank() != 2 || u->dim(0) <= 0 || u->dim(1) <= 0) {
+      return InvalidArgumentError("blocks.0.att.time_faaaa missing or not [n_head, head_size]" +
+                                  (u == nullptr ? std::string() : " (shape " + u->ShapeString() + ")"));
+    }
+    return InitCommon(Arch::kRwkv6, "rwkv6", u->dim(0), u->dim(1));
+  }
+
+ private:
+  Status InitTimeMix(int64_t layer, const std::string& p) override;
+  std::string TimeMixDetails() const override;
+  void EnsureTimeMixScratch(int64_t rows) override;
+  void TimeMix(int64_t layer, const Step& step, const float* x, float* out) override;
+
+  std::vector<TimeMixWeights> att_;
+  int64_t Dm_ = 0, Dd_ = 0;
+  std::vector<float> dx_, xxx_, mix_, r_, k_, v_, g_, w_, y_, lora_;
+};
+
+Status Rwkv6Model::InitTimeMix(int64_t layer, const std::string& p) {
+  WeightLoader& w = weights_;
+  att_.resize(static_cast<size_t>(layer) + 1);
+  TimeMixWeights& A = att_.back();
+  const std::string a = p + "att.";
+  RS_ASSIGN_OR_RETURN(A.maa_x, w.Vector(a + "time_maa_x", C_));
+  for (int j = 0; j < kNumMix; ++j) {
+    RS_ASSIGN_OR_RETURN(A.maa[j], w.Vector(a + kMaaNames[j], C_));
+  }
+  RS_ASSIGN_OR_RETURN(A.time_decay, w.Vector(a + "time_decay", C_));
+  const Tensor* u = store_->Find(a + "time_faaaa");
+  if (u != nullptr && (u->rank() != 2 || u->dim(0) != H_ || u->dim(1) != N_)) {
+    return InvalidArgumentError("tensor " + a + "time_faaaa has shape " + u->ShapeString() + ", expected [" +
+                                std::to_string(H_) + ", " + std::to_string(N_) + "]");
+  }
+  RS_ASSIGN_OR_RETURN(A.time_faaaa, w.Vector(a + "time_faaaa", C_));
+  RS_ASSIGN_OR_RETURN(A.ln_x_w, w.Vector(a + "ln_x.weight", C_));
+  RS_ASSIGN_OR_RETURN(A.ln_x_b, w.Vector(a + "ln_x.bias", C_));
+  RS_ASSIGN_OR_RETURN(A.receptance, w.Matrix(a + "receptance.weight", C_, C_));
+  RS_ASSIGN_OR_RETURN(A.key, w.Matrix(a + "key.weight", C_, C_));
+  RS_ASSIGN_OR_RETURN(A.value, w.Matrix(a + "value.weight", C_, C_));
+  RS_ASSIGN_OR_RETURN(A.gate, w.Matrix(a + "gate.weight", C_, C_));
+  RS_ASSIGN_OR_RETURN(A.output, w.Matrix(a + "output.weight", C_, C_));
+
+  const bool first = layer == 0;
+  const std::string w1_name = a + "time_maa_w1";
+  RS_ASSIGN_OR_RETURN(A.maa_w1, w.TransposedMatrix(w1_name, C_, first ? -1 : kNumMix * Dm_));
+  if (first) {
+    if (A.maa_w1.n % kNumMix != 0) {
+      return InvalidArgumentError("tensor " + w1_name + " has " + std::to_string(A.maa_w1.n) +
+                                  " columns, expected 5 x the token-shift LoRA rank");
+    }
+    Dm_ = A.maa_w1.n / kNumMix;
+  }
+  // time_maa_w2 (5, Dm, C): five `x @ W` up-projections, one per mix.
+  const std::string w2_name = a + "time_maa_w2";
+  const Tensor* w2 = store_->Find(w2_name);
+  if (w2 == nullptr) return InvalidArgumentError("missing tensor " + w2_name);
+  if (w2->rank() != 3 || w2->dim(0) != kNumMix || w2->dim(1) != Dm_ || w2->dim(2) != C_) {
+    return InvalidArgumentError("tensor " + w2_name + " has shape " + w2->ShapeString() + ", expected [5, " +
+                                std::to_string(Dm_) + ", " + std::to_string(C_) + "]");
+  }
+  RS_ASSIGN_OR_RETURN(std::vector<float> w2_src, w.Vector(w2_name, kNumMix * Dm_ * C_));
+  A.maa_w2_data = std::make_unique<float[]>(w2_src.size());
+  for (int j = 0; j < kNumMix; ++j) {
+    const float* src = w2_src.data() + j * Dm_ * C_;  // (Dm, C)
+    float* dst = A.maa_w2_data.get() + j * Dm_ * C_;  // (C, Dm)
+    for (int64_t d = 0; d < Dm_; ++d) {
+      for (int64_t c = 0; c < C_; ++c) dst[c * Dm_ + d] = src[d * C_ + c];
+    }
+    A.maa_w2[j].type = kernels::WeightType::kF32;
+    A.maa_w2[j].data = dst;
+    A.maa_w2[j].n = C_;
+    A.maa_w2[j].k = Dm_;
+  }
+
+  RS_ASSIGN_OR_RETURN(A.decay_w1, w.TransposedMatrix(a + "time_decay_w1", C_, first ? -1 : Dd_));
+  if (first) Dd_ = A.decay_w1.n;
+  RS_ASSIGN_OR_RETURN(A.decay_w2, w.TransposedMatrix(a + "time_decay_w2", Dd_, C_));
+
+  for (const WeightMatrix* m : {&A.receptance, &A.key, &A.value, &A.gate, &A.output, &A.maa_w1, &A.decay_w1,
+                                &A.decay_w2}) {
+    CountMatrix(*m);
+  }
+  for (const WeightMatrix& m : A.maa_w2) CountMatrix(m);
+  return OkStatus();
+}
+
+std::string Rwkv6Model::TimeMixDetails() const {
+  return "lora_maa=" + std::to_string(Dm_) + " lora_decay=" + std::to_string(Dd_);
+}
+
+void Rwkv6Model::EnsureTimeMixScratch(int64_t rows) {
+  const auto n = static_cast<size_t>(rows * C_);
+  mix_.resize(n * kNumMix);
+  for (std::vector<float>* b : {&dx_, &xxx_, &r_, &k_, &v_, &g_, &w_, &y_}) b->resize(n);
+  lora_.resize(static_cast<size_t>(rows * std::max(kNumMix * Dm_, Dd_)));
+}
+
+void Rwkv6Model::TimeMix(int64_t layer, const Step& step, const float* x, float* out) {
+  const TimeMixWeights& A = att_[static_cast<size_t>(layer)];
+  const Block& b = blocks_[static_cast<size_t>(layer)];
+  const int64_t M = step.M, C = C_, ldm = kNumMix * C_, ldl = kNumMix * Dm_;
+  kernels::ThreadPool* pool = &pool_;
+  // dx = x_prev - x; xxx = x + dx·maa_x.
+  for (size_t s = 0; s < step.n_seq(); ++s) {
+    const int64_t r = step.row0[s];
+    kernels::Rwkv6TokenShift(x + r * C, step.T(s), C, C, step.State(s, b.att_shift_off), A.maa_x.data(),
+                         &dx_[static_cast<size_t>(r * C)], &xxx_[static_cast<size_t>(r * C)], C);
+  }
+  // m_j = tanh(xxx·maa_w1)_j · maa_w2[j], then the five mixes in place.
+  kernels::Gemm(xxx_.data(), M, C, A.maa_w1, nullptr, lora_.data(), ldl, pool);
+  ForRows(M, [&](int64_t m0, int64_t m1) {
+    kernels::Activate(kernels::Activation::kTanh, &lora_[static_cast<size_t>(m0 * ldl)], m1 - m0, ldl, ldl);
+  });
+  for (int j = 0; j < kNumMix; ++j) {
+    kernels::Gemm(lora_.data() + j * Dm_, M, ldl, A.maa_w2[j], nullptr, mix_.data() + j * C, ldm, pool);
+  }
+  const float* maa[kNumMix];
+  for (int j = 0; j < kNumMix; ++j) maa[j] = A.maa[j].data();
+  ForRows(M, [&](int64_t m0, int64_t m1) {
+    const size_t o = static_cast<size_t>(m0 * C);
+    kernels::Rwkv6Mix(m1 - m0, C, x + o, &dx_[o], C, maa, &mix_[static_cast<size_t>(m0 * ldm)], ldm);
+  });
+
+  const auto col = [&](Mix j) { return mix_.data() + j * C; };
+  kernels::Gemm(col(kR), M, ldm, A.receptance, nullptr, r_.data(), C, pool);
+  kernels::Gemm(col(kK), M, ldm, A.key, nullptr, k_.data(), C, pool);
+  kernels::Gemm(col(kV), M, ldm, A.value, nullptr, v_.data(), C, pool);
+  kernels::Gemm(col(kG), M, ldm, A.gate, nullptr, g_.data(), C, pool);
+  // w = exp(-exp(time_decay + tanh(xw·decay_w1)·decay_w2)).
+  kernels::Gemm(col(kW), M, ldm, A.decay_w1, nullptr, lora_.data(), Dd_, pool);
+  ForRows(M, [&](int64_t m0, int64_t m1) {
+    kernels::Activate(kernels::Activation::kTanh, &lora_[static_cast<size_t>(m0 * Dd_)], m1 - m0, Dd_, Dd_);
+  });
+  kernels::Gemm(lora_.data(), M, Dd_, A.decay_w2, nullptr, w_.data(), C, pool);
+  ForRows(M, [&](int64_t m0, int64_t m1) {
+    kernels::Rwkv6Decay(m1 - m0, C, &w_[static_cast<size_t>(m0 * C)], C, A.time_decay.data());
+  });
+
+  ForSeqHeads(step, [&](size_t s, int64_t h0, int64_t h1) {
+    const size_t o = static_cast<size_t>(step.row0[s] * C);
+    kernels::Wkv6(step.T(s), N_, &r_[o], &w_[o], &k_[o], &v_[o], C, A.time_faaaa.data(),
+                  step.State(s, b.wkv_off), &y_[o], C, h0, h1);
+  });
+  ForRows(M, [&](int64_t m0, int64_t m1) {
+    const size_t o = static_cast<size_t>(m0 * C);
+    kernels::Rwkv6Output(m1 - m0, H_, N_, &y_[o], C, &g_[o], C, A.ln_x_w.data(), A.ln_x_b.data(), kGroupNormEps);
+  });
+  kernels::Gemm(y_.data(), M, C, A.output, nullptr, out, C, pool);
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Model>> LoadRwkv6(std::unique_ptr<io::TensorStore> store, const LoadOptions& options) {
+  const int n_threads = options.n_threads > 0 ? options.n_threads
+                                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  auto model = std::make_unique<Rwkv6Model>(std::move(store), n_threads);
+  RS_RETURN_IF_ERROR(model->Init());
+  return std::unique_ptr<Model>(std::move(model));
+}
+
+}  // namespace rs::engine

@@ -1,0 +1,142 @@
+// RWKV specifics: spec and state layout, and bad model files. The
+// properties every architecture keeps are in model_properties_test.cc,
+// parity with the reference in rwkv_parity_test.cc.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "engine/io/tensor_store.h"
+#include "engine/model.h"
+#include "engine/models/random_model.h"
+#include "tests/engine/model_test_util.h"
+
+namespace rs::engine {
+namespace {
+
+using testing::TempDir;
+
+// ---- RWKV-6 ----------------------------------------------------------------
+
+TEST(Rwkv6Test, SpecAndStateLayout) {
+  TempDir dir("rwkv6-spec");
+  ASSERT_TRUE(WriteRandomRwkv(dir.path(), testing::OddRwkvShape(6)).ok());
+  auto model = testing::Load(dir.path(), 2);
+  ASSERT_NE(model, nullptr);
+  const ModelSpec& s = model->spec();
+  EXPECT_EQ(s.arch, Arch::kRwkv6);
+  EXPECT_EQ(s.d_model, 96);
+  EXPECT_EQ(s.n_layer, 3);
+  EXPECT_EQ(s.vocab_size, 300);
+  EXPECT_EQ(s.weight_dtype, "F32");
+  // Dimensions read from the shapes: 3 heads of 32 (time_faaaa), the LoRA
+  // ranks from time_maa_w1 (96, 5*10) and time_decay_w1 (96, 24).
+  EXPECT_NE(s.details.find("n_head=3 head_size=32"), std::string::npos) << s.details;
+  EXPECT_NE(s.details.find("ffn=200"), std::string::npos) << s.details;
+  EXPECT_NE(s.details.find("lora_maa=10 lora_decay=24"), std::string::npos) << s.details;
+  // Per layer: att_shift (C), wkv (H×N×N), ffn_shift (C).
+  ASSERT_EQ(s.state.parts.size(), 9u);
+  size_t floats = 0;
+  for (const StatePart& p : s.state.parts) floats += p.n_floats;
+  EXPECT_EQ(floats, 3u * (96 + 3 * 32 * 32 + 96));
+  EXPECT_EQ(s.state.parts[1].name, "layers.0.wkv");
+  EXPECT_EQ(s.state.parts[1].shape, (std::vector<int64_t>{3, 32, 32}));
+}
+
+class Rwkv6BadFilesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(WriteRandomRwkv(good_.path(), testing::OddRwkvShape(6)).ok());
+    auto store = io::OpenSafetensors(good_.File("model.safetensors"));
+    ASSERT_TRUE(store.ok());
+    store_ = std::move(store).value();
+  }
+  // Loads the good tensors, transformed by `edit`, from a fresh model folder.
+  template <typename Edit>
+  StatusOr<std::unique_ptr<Model>> LoadEdited(const std::string& name, Edit edit) {
+    TempDir dir(name);
+    std::vector<Tensor> ts = store_->tensors();
+    edit(&ts);
+    EXPECT_TRUE(io::WriteSafetensors(dir.File("model.safetensors"), ts).ok());
+    return LoadModel(dir.path());
+  }
+  StatusOr<std::unique_ptr<Model>> LoadWithout(const std::string& tensor) {
+    return LoadEdited("rwkv6-missing", [&](std::vector<Tensor>* ts) {
+      std::erase_if(*ts, [&](const Tensor& t) { return t.name == tensor; });
+    });
+  }
+  StatusOr<std::unique_ptr<Model>> LoadReshaped(const std::string& tensor, std::vector<int64_t> shape) {
+    return LoadEdited("rwkv6-shape", [&](std::vector<Tensor>* ts) {
+      for (Tensor& t : *ts) {
+        if (t.name == tensor) {
+          int64_t n = 1;
+          for (int64_t d : shape) n *= d;
+          ASSERT_EQ(n, t.numel()) << tensor;  // same bytes, another shape
+          t.shape = shape;
+        }
+      }
+    });
+  }
+  TempDir good_{"rwkv6-good"};
+  std::unique_ptr<io::TensorStore> store_;
+};
+
+TEST_F(Rwkv6BadFilesTest, GoodFileLoads) {
+  auto m = LoadEdited("rwkv6-unchanged", [](std::vector<Tensor>*) {});
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ((*m)->spec().arch, Arch::kRwkv6);
+}
+
+TEST_F(Rwkv6BadFilesTest, MissingTensorIsNamed) {
+  for (const std::string name :
+       {"blocks.0.att.time_faaaa", "blocks.1.att.time_faaaa", "blocks.1.att.time_maa_w2",
+        "blocks.2.att.time_maa_w1", "blocks.0.att.time_maa_g", "blocks.1.att.time_decay",
+        "blocks.2.att.time_decay_w2", "blocks.1.att.gate.weight", "blocks.0.att.ln_x.bias",
+        "blocks.2.ffn.receptance.weight", "blocks.1.ffn.time_maa_r"}) {
+    auto m = LoadWithout(name);
+    ASSERT_FALSE(m.ok()) << name;
+    EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument) << name << ": " << m.status().ToString();
+    EXPECT_NE(m.status().message().find(name), std::string::npos) << m.status().message();
+  }
+}
+
+TEST_F(Rwkv6BadFilesTest, WrongShapeIsNamed) {
+  struct Bad {
+    std::string name;
+    std::vector<int64_t> shape;
+  };
+  const std::vector<Bad> bad = {
+      {"blocks.1.att.time_faaaa", {32, 3}},           // (N, H) instead of (H, N)
+      {"blocks.0.att.time_maa_w2", {50, 96}},         // rank 2 instead of (5, Dm, C)
+      {"blocks.1.att.time_maa_w2", {10, 5, 96}},      // (Dm, 5, C)
+      {"blocks.2.att.time_maa_w1", {480, 10}},        // not (C, 5·Dm)
+      {"blocks.0.att.time_maa_w1", {96, 25, 2}},      // rank 3
+      {"blocks.1.att.time_decay_w1", {24, 96}},       // transposed
+      {"blocks.2.att.time_decay_w2", {96, 24}},       // transposed
+      {"blocks.1.att.gate.weight", {48, 192}},        // not C×C
+  };
+  for (const Bad& b : bad) {
+    auto m = LoadReshaped(b.name, b.shape);
+    ASSERT_FALSE(m.ok()) << b.name;
+    EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument) << b.name << ": " << m.status().ToString();
+    EXPECT_NE(m.status().message().find(b.name), std::string::npos) << m.status().message();
+  }
+}
+
+TEST_F(Rwkv6BadFilesTest, LoraRankNotAMultipleOfFive) {
+  // time_maa_w1 (C, 5·Dm) with 48 columns (its first 96×48 values): no Dm fits.
+  auto m = LoadEdited("rwkv6-rank", [](std::vector<Tensor>* ts) {
+    for (Tensor& t : *ts) {
+      if (t.name == "blocks.0.att.time_maa_w1") {
+        t.shape = {96, 48};
+        t.nbytes = static_cast<size_t>(t.numel()) * DTypeSize(t.dtype);
+      }
+    }
+  });
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(m.status().message().find("blocks.0.att.time_maa_w1"), std::string::npos) << m.status().message();
+}
+
+}  // namespace
+}  // namespace rs::engine
