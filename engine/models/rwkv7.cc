@@ -58,6 +58,10 @@ Status Rwkv7Model::InitTimeMix(int64_t layer, const std::string& p) {
   RS_ASSIGN_OR_RETURN(A.a0, w.Vector(a + "a0", C_));
   RS_ASSIGN_OR_RETURN(A.k_k, w.Vector(a + "k_k", C_));
   RS_ASSIGN_OR_RETURN(A.k_a, w.Vector(a + "k_a", C_));
+  if (const Tensor* rk = store_->Find(a + "r_k"); rk != nullptr && (rk->rank() != 2 || rk->dim(0) != H_ || rk->dim(1) != N_)) {
+    return InvalidArgumentError("tensor " + a + "r_k has shape " + rk->ShapeString() + ", expected [" +
+                                std::to_string(H_) + ", " + std::to_string(N_) + "]");
+  }
   RS_ASSIGN_OR_RETURN(A.r_k, w.Vector(a + "r_k", C_));
   RS_ASSIGN_OR_RETURN(A.ln_x_w, w.Vector(a + "ln_x.weight", C_));
   RS_ASSIGN_OR_RETURN(A.ln_x_b, w.Vector(a + "ln_x.bias", C_));

@@ -50,7 +50,7 @@ Status RwkvModel::InitCommon(Arch arch, const std::string& arch_tag, int64_t n_h
     RS_ASSIGN_OR_RETURN(b.ffn_value, w.Matrix(p + "ffn.value.weight", C_, F_));
     CountMatrix(b.ffn_key);
     CountMatrix(b.ffn_value);
-    if (store_->Find(p + "ffn.x_k") != nullptr) {  // RWKV-7
+    if (arch == Arch::kRwkv7) {
       RS_ASSIGN_OR_RETURN(b.ffn_mix_k, w.Vector(p + "ffn.x_k", C_));
     } else {  // RWKV-6: data-independent mixing for k and r, and a receptance gate
       RS_ASSIGN_OR_RETURN(b.ffn_mix_k, w.Vector(p + "ffn.time_maa_k", C_));

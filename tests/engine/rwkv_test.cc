@@ -3,6 +3,8 @@
 // parity with the reference in rwkv_parity_test.cc.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -43,10 +45,11 @@ TEST(Rwkv6Test, SpecAndStateLayout) {
   EXPECT_EQ(s.state.parts[1].shape, (std::vector<int64_t>{3, 32, 32}));
 }
 
-class Rwkv6BadFilesTest : public ::testing::Test {
+// A good random checkpoint of one RWKV version, re-written with edits.
+class RwkvBadFiles : public ::testing::Test {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(WriteRandomRwkv(good_.path(), testing::OddRwkvShape(6)).ok());
+  void Init(int version) {
+    ASSERT_TRUE(WriteRandomRwkv(good_.path(), testing::OddRwkvShape(version)).ok());
     auto store = io::OpenSafetensors(good_.File("model.safetensors"));
     ASSERT_TRUE(store.ok());
     store_ = std::move(store).value();
@@ -61,12 +64,12 @@ class Rwkv6BadFilesTest : public ::testing::Test {
     return LoadModel(dir.path());
   }
   StatusOr<std::unique_ptr<Model>> LoadWithout(const std::string& tensor) {
-    return LoadEdited("rwkv6-missing", [&](std::vector<Tensor>* ts) {
+    return LoadEdited("rwkv-missing", [&](std::vector<Tensor>* ts) {
       std::erase_if(*ts, [&](const Tensor& t) { return t.name == tensor; });
     });
   }
   StatusOr<std::unique_ptr<Model>> LoadReshaped(const std::string& tensor, std::vector<int64_t> shape) {
-    return LoadEdited("rwkv6-shape", [&](std::vector<Tensor>* ts) {
+    return LoadEdited("rwkv-shape", [&](std::vector<Tensor>* ts) {
       for (Tensor& t : *ts) {
         if (t.name == tensor) {
           int64_t n = 1;
@@ -77,8 +80,13 @@ class Rwkv6BadFilesTest : public ::testing::Test {
       }
     });
   }
-  TempDir good_{"rwkv6-good"};
+  TempDir good_{"rwkv-good"};
   std::unique_ptr<io::TensorStore> store_;
+};
+
+class Rwkv6BadFilesTest : public RwkvBadFiles {
+ protected:
+  void SetUp() override { Init(6); }
 };
 
 TEST_F(Rwkv6BadFilesTest, GoodFileLoads) {
@@ -136,6 +144,119 @@ TEST_F(Rwkv6BadFilesTest, LoraRankNotAMultipleOfFive) {
   ASSERT_FALSE(m.ok());
   EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(m.status().message().find("blocks.0.att.time_maa_w1"), std::string::npos) << m.status().message();
+}
+
+// ---- RWKV-7 ----------------------------------------------------------------
+
+TEST(Rwkv7Test, SpecAndStateLayout) {
+  TempDir dir("rwkv7-spec");
+  ASSERT_TRUE(WriteRandomRwkv(dir.path(), testing::OddRwkvShape(7)).ok());
+  auto model = testing::Load(dir.path(), 2);
+  ASSERT_NE(model, nullptr);
+  const ModelSpec& s = model->spec();
+  EXPECT_EQ(s.arch, Arch::kRwkv7);
+  EXPECT_EQ(s.d_model, 96);
+  EXPECT_EQ(s.n_layer, 3);
+  EXPECT_EQ(s.vocab_size, 300);
+  // Heads from r_k (3, 32); LoRA ranks from w1/a1/v1/g1; ffn from ffn.key.
+  EXPECT_NE(s.details.find("n_head=3 head_size=32 ffn=200"), std::string::npos) << s.details;
+  EXPECT_NE(s.details.find("lora_w=12 lora_a=20 lora_v=8 lora_g=28"), std::string::npos) << s.details;
+  ASSERT_EQ(s.state.parts.size(), 9u);
+  size_t floats = 0;
+  for (const StatePart& p : s.state.parts) floats += p.n_floats;
+  EXPECT_EQ(floats, 3u * (96 + 3 * 32 * 32 + 96));
+  EXPECT_EQ(s.state.parts[4].name, "layers.1.wkv");
+}
+
+class Rwkv7BadFilesTest : public RwkvBadFiles {
+ protected:
+  void SetUp() override { Init(7); }
+};
+
+TEST_F(Rwkv7BadFilesTest, MissingTensorIsNamed) {
+  for (const std::string name :
+       {"emb.weight", "head.weight", "blocks.0.ln0.weight", "ln_out.bias", "blocks.0.att.r_k", "blocks.1.att.k_a",
+        "blocks.2.att.w1", "blocks.1.att.a2", "blocks.1.att.v0", "blocks.2.att.v2", "blocks.0.att.g1",
+        "blocks.2.att.x_g", "blocks.1.att.ln_x.weight", "blocks.2.ffn.x_k", "blocks.1.ffn.value.weight"}) {
+    auto m = LoadWithout(name);
+    ASSERT_FALSE(m.ok()) << name;
+    EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument) << name << ": " << m.status().ToString();
+    EXPECT_NE(m.status().message().find(name), std::string::npos) << m.status().message();
+  }
+}
+
+TEST_F(Rwkv7BadFilesTest, WrongShapeIsNamed) {
+  struct Bad {
+    std::string name;
+    std::vector<int64_t> shape;
+  };
+  const std::vector<Bad> bad = {
+      {"blocks.1.att.r_k", {32, 3}},            // (N, H) instead of (H, N)
+      {"blocks.0.att.w1", {12, 96}},            // transposed LoRA
+      {"blocks.1.att.a2", {96, 20}},            // transposed LoRA
+      {"blocks.2.att.v1", {96, 4, 2}},          // rank 3
+      {"blocks.1.att.key.weight", {48, 192}},   // not C×C
+      {"blocks.0.ffn.value.weight", {200, 96}}, // (F, C) instead of (C, F)
+      {"head.weight", {96, 300}},               // transposed head
+  };
+  for (const Bad& b : bad) {
+    auto m = LoadReshaped(b.name, b.shape);
+    ASSERT_FALSE(m.ok()) << b.name;
+    EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument) << b.name << ": " << m.status().ToString();
+    EXPECT_NE(m.status().message().find(b.name), std::string::npos) << m.status().message();
+  }
+}
+
+TEST_F(Rwkv7BadFilesTest, UnsupportedRwkvVersionIsSaidSo) {
+  // RWKV blocks without k_k (x070) or time_maa_x (x060): e.g. RWKV-5 names.
+  auto m = LoadEdited("rwkv5", [](std::vector<Tensor>* ts) {
+    for (Tensor& t : *ts) {
+      if (t.name.ends_with(".att.k_k")) t.name.replace(t.name.size() - 3, 3, "time_mix_k");
+    }
+  });
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), StatusCode::kUnimplemented);
+  EXPECT_NE(m.status().message().find("unsupported RWKV version"), std::string::npos) << m.status().message();
+}
+
+TEST_F(Rwkv7BadFilesTest, HeadSizeThatIsNotAMultipleOf16IsRefused) {
+  // r_k (8, 12): 8 heads of 12 channels cover n_embd 96, but 12 is not a
+  // multiple of 16.
+  auto m = LoadReshaped("blocks.0.att.r_k", {8, 12});
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), StatusCode::kUnimplemented) << m.status().ToString();
+  EXPECT_NE(m.status().message().find("head size 12"), std::string::npos) << m.status().message();
+}
+
+TEST(Rwkv7PthTest, TruncatedAndCorruptPthFilesFailCleanly) {
+  const std::string src = std::string(RS_SOURCE_DIR) + "/tests/data/rwkv/v7_bf16/model.pth";
+  std::string bytes;
+  {
+    std::ifstream in(src, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  ASSERT_GT(bytes.size(), 100000u);
+  TempDir dir("rwkv7-pth");
+  const auto write_and_load = [&](const std::string& content) {
+    {
+      std::ofstream out(dir.File("model.pth"), std::ios::binary | std::ios::trunc);
+      out << content;
+    }
+    return LoadModel(dir.File("model.pth"));
+  };
+  ASSERT_TRUE(write_and_load(bytes).ok());
+  for (size_t cut : {bytes.size() / 2, bytes.size() - 100, size_t{30}}) {
+    auto m = write_and_load(bytes.substr(0, cut));
+    ASSERT_FALSE(m.ok()) << cut;
+    EXPECT_EQ(m.status().code(), StatusCode::kDataLoss) << cut << ": " << m.status().ToString();
+  }
+  // A flipped byte inside the pickle (at the start of the archive's data.pkl).
+  std::string corrupt = bytes;
+  const size_t pkl = corrupt.find("data.pkl");
+  ASSERT_NE(pkl, std::string::npos);
+  corrupt[pkl + 8 + 30] ^= 0x5a;
+  auto m = write_and_load(corrupt);
+  EXPECT_FALSE(m.ok());
 }
 
 }  // namespace
