@@ -42,7 +42,10 @@ std::string StateLayout::DebugString() const {
   std::string s;
   for (const StatePart& p : parts) {
     s += p.name + "[";
-    for (size_t i = 0; i < p.shape.size(); ++i) s += (i ? "," : "") + std::to_string(p.shape[i]);
+    for (size_t i = 0; i < p.shape.size(); ++i) {
+      if (i > 0) s += ',';
+      s += std::to_string(p.shape[i]);
+    }
     s += "]@" + std::to_string(p.offset_floats) + " ";
   }
   s += "total=" + std::to_string(bytes_per_sequence()) + "B";
