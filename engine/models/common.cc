@@ -67,6 +67,22 @@ StatusOr<kernels::WeightMatrix> WeightLoader::TransposedMatrix(const std::string
   return m;
 }
 
+StatusOr<KMajorMatrix> WeightLoader::KMajor(const std::string& name, int64_t k, int64_t n) {
+  const Tensor* t = store_->Find(name);
+  if (t == nullptr) return InvalidArgumentError("missing tensor " + name);
+  if (t->rank() != 2 || (k >= 0 && t->dim(0) != k) || (n >= 0 && t->dim(1) != n) || t->dim(0) <= 0 ||
+      t->dim(1) <= 0) {
+    return InvalidArgumentError("tensor " + name + " has shape " + t->ShapeString() + ", expected [" +
+                                (k >= 0 ? std::to_string(k) : std::string("*")) + ", " +
+                                (n >= 0 ? std::to_string(n) : std::string("*")) + "]");
+  }
+  KMajorMatrix m;
+  m.k = t->dim(0);
+  m.n = t->dim(1);
+  RS_ASSIGN_OR_RETURN(m.data, Vector(name, m.k * m.n));
+  return m;
+}
+
 StatusOr<std::vector<float>> WeightLoader::Vector(const std::string& name, int64_t numel) {
   const Tensor* t = store_->Find(name);
   if (t == nullptr) return InvalidArgumentError("missing tensor " + name);

@@ -12,6 +12,13 @@
 
 namespace rs::engine {
 
+// A small F32 matrix kept in its `x @ W` layout, K rows of N outputs (BlinkDL's
+// LoRA up-projections), for kernels::GemmKMajor.
+struct KMajorMatrix {
+  std::vector<float> data;
+  int64_t k = 0, n = 0;
+};
+
 // Reads tensors of a store as kernel operands. Matrices of F32/F16/BF16 are
 // used in place (no copy); other float dtypes are converted to owned F32
 // copies that live as long as the loader. Every error names the tensor and
@@ -27,6 +34,9 @@ class WeightLoader {
   // matrices), transposed into an owned F32 (n, k) matrix so Gemm can use
   // it. Pass -1 to accept any size.
   StatusOr<kernels::WeightMatrix> TransposedMatrix(const std::string& name, int64_t k, int64_t n);
+  // A rank-2 tensor of shape (k, n) kept as it is (converted to F32), for
+  // GemmKMajor. Pass -1 to accept any size.
+  StatusOr<KMajorMatrix> KMajor(const std::string& name, int64_t k, int64_t n);
   // Any-rank float tensor with `numel` elements, converted to F32.
   StatusOr<std::vector<float>> Vector(const std::string& name, int64_t numel);
   // Like Vector, but an absent tensor gives an empty vector.

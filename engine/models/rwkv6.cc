@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "engine/models/rwkv_common.h"
+#include "kernels/cpu/gemm_kmajor.h"
 #include "kernels/cpu/rwkv_ops.h"
 
 namespace rs::engine {
@@ -22,10 +23,12 @@ constexpr const char* kMaaNames[kNumMix] = {"time_maa_w", "time_maa_k", "time_ma
 struct TimeMixWeights {
   std::vector<float> maa_x, maa[kNumMix], time_decay, time_faaaa, ln_x_w, ln_x_b;
   WeightMatrix receptance, key, value, gate, output;
-  // LoRAs, transposed to (out, in): maa_w1 (5·Dm, C), maa_w2[j] (C, Dm),
-  // decay_w1 (Dd, C), decay_w2 (C, Dd).
-  WeightMatrix maa_w1, maa_w2[kNumMix], decay_w1, decay_w2;
-  std::unique_ptr<float[]> maa_w2_data;  // the five maa_w2 matrices (stable address)
+  // LoRA down-projections transposed to (out, in) for Gemm: maa_w1 (5·Dm,
+  // C), decay_w1 (Dd, C). Up-projections kept (in, out) for GemmKMajor:
+  // maa_w2 (5, Dm, C) as five (Dm, C) slices, decay_w2 (Dd, C).
+  WeightMatrix maa_w1, decay_w1;
+  std::vector<float> maa_w2;
+  KMajorMatrix decay_w2;
 };
 
 class Rwkv6Model final : public RwkvModel {
@@ -94,29 +97,17 @@ Status Rwkv6Model::InitTimeMix(int64_t layer, const std::string& p) {
     return InvalidArgumentError("tensor " + w2_name + " has shape " + w2->ShapeString() + ", expected [5, " +
                                 std::to_string(Dm_) + ", " + std::to_string(C_) + "]");
   }
-  RS_ASSIGN_OR_RETURN(std::vector<float> w2_src, w.Vector(w2_name, kNumMix * Dm_ * C_));
-  A.maa_w2_data = std::make_unique<float[]>(w2_src.size());
-  for (int j = 0; j < kNumMix; ++j) {
-    const float* src = w2_src.data() + j * Dm_ * C_;  // (Dm, C)
-    float* dst = A.maa_w2_data.get() + j * Dm_ * C_;  // (C, Dm)
-    for (int64_t d = 0; d < Dm_; ++d) {
-      for (int64_t c = 0; c < C_; ++c) dst[c * Dm_ + d] = src[d * C_ + c];
-    }
-    A.maa_w2[j].type = kernels::WeightType::kF32;
-    A.maa_w2[j].data = dst;
-    A.maa_w2[j].n = C_;
-    A.maa_w2[j].k = Dm_;
-  }
+  RS_ASSIGN_OR_RETURN(A.maa_w2, w.Vector(w2_name, kNumMix * Dm_ * C_));
 
   RS_ASSIGN_OR_RETURN(A.decay_w1, w.TransposedMatrix(a + "time_decay_w1", C_, first ? -1 : Dd_));
   if (first) Dd_ = A.decay_w1.n;
-  RS_ASSIGN_OR_RETURN(A.decay_w2, w.TransposedMatrix(a + "time_decay_w2", Dd_, C_));
+  RS_ASSIGN_OR_RETURN(A.decay_w2, w.KMajor(a + "time_decay_w2", Dd_, C_));
 
-  for (const WeightMatrix* m : {&A.receptance, &A.key, &A.value, &A.gate, &A.output, &A.maa_w1, &A.decay_w1,
-                                &A.decay_w2}) {
+  for (const WeightMatrix* m : {&A.receptance, &A.key, &A.value, &A.gate, &A.output, &A.maa_w1, &A.decay_w1}) {
     CountMatrix(*m);
   }
-  for (const WeightMatrix& m : A.maa_w2) CountMatrix(m);
+  CountMatrix(A.decay_w2);
+  CountMatrix(KMajorMatrix{{}, kNumMix * Dm_, C_});  // maa_w2: counted as one (5·Dm, C) matrix
   return OkStatus();
 }
 
@@ -148,7 +139,8 @@ void Rwkv6Model::TimeMix(int64_t layer, const Step& step, const float* x, float*
     kernels::Activate(kernels::Activation::kTanh, &lora_[static_cast<size_t>(m0 * ldl)], m1 - m0, ldl, ldl);
   });
   for (int j = 0; j < kNumMix; ++j) {
-    kernels::Gemm(lora_.data() + j * Dm_, M, ldl, A.maa_w2[j], nullptr, mix_.data() + j * C, ldm, pool);
+    kernels::GemmKMajor(lora_.data() + j * Dm_, M, ldl, A.maa_w2.data() + j * Dm_ * C, Dm_, C, nullptr,
+                        mix_.data() + j * C, ldm, pool);
   }
   const float* maa[kNumMix];
   for (int j = 0; j < kNumMix; ++j) maa[j] = A.maa[j].data();
@@ -167,7 +159,7 @@ void Rwkv6Model::TimeMix(int64_t layer, const Step& step, const float* x, float*
   ForRows(M, [&](int64_t m0, int64_t m1) {
     kernels::Activate(kernels::Activation::kTanh, &lora_[static_cast<size_t>(m0 * Dd_)], m1 - m0, Dd_, Dd_);
   });
-  kernels::Gemm(lora_.data(), M, Dd_, A.decay_w2, nullptr, w_.data(), C, pool);
+  kernels::GemmKMajor(lora_.data(), M, Dd_, A.decay_w2.data.data(), Dd_, C, nullptr, w_.data(), C, pool);
   ForRows(M, [&](int64_t m0, int64_t m1) {
     kernels::Rwkv6Decay(m1 - m0, C, &w_[static_cast<size_t>(m0 * C)], C, A.time_decay.data());
   });

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "engine/models/rwkv_common.h"
+#include "kernels/cpu/gemm_kmajor.h"
 #include "kernels/cpu/rwkv_ops.h"
 
 namespace rs::engine {
@@ -20,7 +21,10 @@ struct TimeMixWeights {
   std::vector<float> mix[kNumMix];
   std::vector<float> w0, a0, v0, k_k, k_a, r_k, ln_x_w, ln_x_b;
   WeightMatrix receptance, key, value, output;
-  WeightMatrix w1, w2, a1, a2, v1, v2, g1, g2;  // LoRAs, transposed to (out, in)
+  // LoRAs: down-projections transposed to (out, in) for Gemm; up-projections
+  // kept (in, out) for GemmKMajor (small K: no horizontal sums).
+  WeightMatrix w1, a1, v1, g1;
+  KMajorMatrix w2, a2, v2, g2;
 };
 
 class Rwkv7Model final : public RwkvModel {
@@ -71,11 +75,11 @@ Status Rwkv7Model::InitTimeMix(int64_t layer, const std::string& p) {
   RS_ASSIGN_OR_RETURN(A.output, w.Matrix(a + "output.weight", C_, C_));
   const bool first = layer == 0;
   RS_ASSIGN_OR_RETURN(A.w1, w.TransposedMatrix(a + "w1", C_, first ? -1 : Dw_));
-  RS_ASSIGN_OR_RETURN(A.w2, w.TransposedMatrix(a + "w2", A.w1.n, C_));
+  RS_ASSIGN_OR_RETURN(A.w2, w.KMajor(a + "w2", A.w1.n, C_));
   RS_ASSIGN_OR_RETURN(A.a1, w.TransposedMatrix(a + "a1", C_, first ? -1 : Da_));
-  RS_ASSIGN_OR_RETURN(A.a2, w.TransposedMatrix(a + "a2", A.a1.n, C_));
+  RS_ASSIGN_OR_RETURN(A.a2, w.KMajor(a + "a2", A.a1.n, C_));
   RS_ASSIGN_OR_RETURN(A.g1, w.TransposedMatrix(a + "g1", C_, first ? -1 : Dg_));
-  RS_ASSIGN_OR_RETURN(A.g2, w.TransposedMatrix(a + "g2", A.g1.n, C_));
+  RS_ASSIGN_OR_RETURN(A.g2, w.KMajor(a + "g2", A.g1.n, C_));
   if (first) {
     Dw_ = A.w1.n;
     Da_ = A.a1.n;
@@ -83,14 +87,13 @@ Status Rwkv7Model::InitTimeMix(int64_t layer, const std::string& p) {
   } else {  // the value residual (blocks.0's v0/v1/v2, if any, are unused)
     RS_ASSIGN_OR_RETURN(A.v0, w.Vector(a + "v0", C_));
     RS_ASSIGN_OR_RETURN(A.v1, w.TransposedMatrix(a + "v1", C_, layer == 1 ? -1 : Dv_));
-    RS_ASSIGN_OR_RETURN(A.v2, w.TransposedMatrix(a + "v2", A.v1.n, C_));
+    RS_ASSIGN_OR_RETURN(A.v2, w.KMajor(a + "v2", A.v1.n, C_));
     Dv_ = A.v1.n;
     CountMatrix(A.v1);
     CountMatrix(A.v2);
   }
-  for (const WeightMatrix* m : {&A.receptance, &A.key, &A.value, &A.output, &A.w1, &A.w2, &A.a1, &A.a2, &A.g1, &A.g2}) {
-    CountMatrix(*m);
-  }
+  for (const WeightMatrix* m : {&A.receptance, &A.key, &A.value, &A.output, &A.w1, &A.a1, &A.g1}) CountMatrix(*m);
+  for (const KMajorMatrix* m : {&A.w2, &A.a2, &A.g2}) CountMatrix(*m);
   return OkStatus();
 }
 
@@ -123,7 +126,7 @@ void Rwkv7Model::TimeMix(int64_t layer, const Step& step, const float* x, float*
   kernels::Gemm(col(kK), M, ldm, A.key, nullptr, k_.data(), C, pool);
   kernels::Gemm(col(kV), M, ldm, A.value, nullptr, v_.data(), C, pool);
   // LoRAs: w = tanh(xw·w1)·w2; a = (xa·a1)·a2; vg = (xv·v1)·v2; g = sigmoid(xg·g1)·g2.
-  const auto lora = [&](Mix j, const WeightMatrix& down, const WeightMatrix& up, kernels::Activation act,
+  const auto lora = [&](Mix j, const WeightMatrix& down, const KMajorMatrix& up, kernels::Activation act,
                         bool activate, std::vector<float>& dst) {
     kernels::Gemm(col(j), M, ldm, down, nullptr, lora_.data(), down.n, pool);
     if (activate) {
@@ -131,7 +134,7 @@ void Rwkv7Model::TimeMix(int64_t layer, const Step& step, const float* x, float*
         kernels::Activate(act, &lora_[static_cast<size_t>(m0 * down.n)], m1 - m0, down.n, down.n);
       });
     }
-    kernels::Gemm(lora_.data(), M, down.n, up, nullptr, dst.data(), C, pool);
+    kernels::GemmKMajor(lora_.data(), M, down.n, up.data.data(), up.k, up.n, nullptr, dst.data(), C, pool);
   };
   lora(kW, A.w1, A.w2, kernels::Activation::kTanh, true, w_);
   lora(kA, A.a1, A.a2, kernels::Activation::kTanh, false, a_);

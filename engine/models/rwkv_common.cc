@@ -87,6 +87,11 @@ void RwkvModel::CountMatrix(const kernels::WeightMatrix& m) {
   spec_.decode_bytes_per_step += MatrixBytes(m);
 }
 
+void RwkvModel::CountMatrix(const KMajorMatrix& m) {
+  spec_.matmul_params_per_token += m.k * m.n;
+  spec_.decode_bytes_per_step += static_cast<size_t>(m.k * m.n) * sizeof(float);
+}
+
 void RwkvModel::ForRows(int64_t M, const std::function<void(int64_t, int64_t)>& fn) {
   const int64_t tasks = (M + kRowBlock - 1) / kRowBlock;
   if (tasks <= 1 || pool_.size() == 1) {

@@ -80,6 +80,7 @@ class RwkvModel : public Model {
   void ForSeqHeads(const Step& step, const std::function<void(size_t, int64_t, int64_t)>& fn);
   // A matrix used once per token: counted in the spec's per-token numbers.
   void CountMatrix(const kernels::WeightMatrix& m);
+  void CountMatrix(const KMajorMatrix& m);
 
   std::unique_ptr<io::TensorStore> store_;
   WeightLoader weights_;
