@@ -2,20 +2,26 @@
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
 
 #include "engine/util/hash.h"
 
 namespace rs::engine {
 
-StatusOr<kernels::WeightMatrix> WeightLoader::Matrix(const std::string& name, int64_t n, int64_t k) {
+StatusOr<const Tensor*> WeightLoader::Rank2(const std::string& name, int64_t d0, int64_t d1) const {
   const Tensor* t = store_->Find(name);
   if (t == nullptr) return InvalidArgumentError("missing tensor " + name);
-  if (t->rank() != 2 || (n >= 0 && t->dim(0) != n) || (k >= 0 && t->dim(1) != k) || t->dim(0) <= 0 ||
+  if (t->rank() != 2 || (d0 >= 0 && t->dim(0) != d0) || (d1 >= 0 && t->dim(1) != d1) || t->dim(0) <= 0 ||
       t->dim(1) <= 0) {
     return InvalidArgumentError("tensor " + name + " has shape " + t->ShapeString() + ", expected [" +
-                                (n >= 0 ? std::to_string(n) : std::string("*")) + ", " +
-                                (k >= 0 ? std::to_string(k) : std::string("*")) + "]");
+                                (d0 >= 0 ? std::to_string(d0) : std::string("*")) + ", " +
+                                (d1 >= 0 ? std::to_string(d1) : std::string("*")) + "]");
   }
+  return t;
+}
+
+StatusOr<kernels::WeightMatrix> WeightLoader::Matrix(const std::string& name, int64_t n, int64_t k) {
+  RS_ASSIGN_OR_RETURN(const Tensor* t, Rank2(name, n, k));
   kernels::WeightMatrix m;
   m.n = t->dim(0);
   m.k = t->dim(1);
@@ -40,14 +46,7 @@ StatusOr<kernels::WeightMatrix> WeightLoader::Matrix(const std::string& name, in
 
 StatusOr<kernels::WeightMatrix> WeightLoader::TransposedMatrix(const std::string& name, int64_t k,
                                                               int64_t n) {
-  const Tensor* t = store_->Find(name);
-  if (t == nullptr) return InvalidArgumentError("missing tensor " + name);
-  if (t->rank() != 2 || (k >= 0 && t->dim(0) != k) || (n >= 0 && t->dim(1) != n) || t->dim(0) <= 0 ||
-      t->dim(1) <= 0) {
-    return InvalidArgumentError("tensor " + name + " has shape " + t->ShapeString() + ", expected [" +
-                                (k >= 0 ? std::to_string(k) : std::string("*")) + ", " +
-                                (n >= 0 ? std::to_string(n) : std::string("*")) + "]");
-  }
+  RS_ASSIGN_OR_RETURN(const Tensor* t, Rank2(name, k, n));
   const int64_t rows = t->dim(0), cols = t->dim(1);
   std::vector<float> src(static_cast<size_t>(rows * cols));
   if (!ConvertToF32(t->dtype, t->data, src.size(), src.data())) {
@@ -68,14 +67,7 @@ StatusOr<kernels::WeightMatrix> WeightLoader::TransposedMatrix(const std::string
 }
 
 StatusOr<KMajorMatrix> WeightLoader::KMajor(const std::string& name, int64_t k, int64_t n) {
-  const Tensor* t = store_->Find(name);
-  if (t == nullptr) return InvalidArgumentError("missing tensor " + name);
-  if (t->rank() != 2 || (k >= 0 && t->dim(0) != k) || (n >= 0 && t->dim(1) != n) || t->dim(0) <= 0 ||
-      t->dim(1) <= 0) {
-    return InvalidArgumentError("tensor " + name + " has shape " + t->ShapeString() + ", expected [" +
-                                (k >= 0 ? std::to_string(k) : std::string("*")) + ", " +
-                                (n >= 0 ? std::to_string(n) : std::string("*")) + "]");
-  }
+  RS_ASSIGN_OR_RETURN(const Tensor* t, Rank2(name, k, n));
   KMajorMatrix m;
   m.k = t->dim(0);
   m.n = t->dim(1);
@@ -102,6 +94,10 @@ StatusOr<std::vector<float>> WeightLoader::Vector(const std::string& name, int64
 StatusOr<std::vector<float>> WeightLoader::OptionalVector(const std::string& name, int64_t numel) {
   if (store_->Find(name) == nullptr) return std::vector<float>();
   return Vector(name, numel);
+}
+
+int ResolveThreadCount(const LoadOptions& options) {
+  return options.n_threads > 0 ? options.n_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
 const char* WeightTypeName(kernels::WeightType t) {

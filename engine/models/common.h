@@ -46,6 +46,9 @@ class WeightLoader {
   size_t weight_bytes() const { return weight_bytes_; }
 
  private:
+  // The rank-2 tensor `name` with shape (d0, d1) (-1: any); errors name it.
+  StatusOr<const Tensor*> Rank2(const std::string& name, int64_t d0, int64_t d1) const;
+
   const io::TensorStore* store_;
   std::vector<std::unique_ptr<float[]>> owned_;
   size_t weight_bytes_ = 0;
@@ -54,6 +57,9 @@ class WeightLoader {
 const char* WeightTypeName(kernels::WeightType t);
 // Bytes of a weight matrix as the kernels read it.
 size_t MatrixBytes(const kernels::WeightMatrix& m);
+
+// LoadOptions::n_threads, or the hardware concurrency when it is 0.
+int ResolveThreadCount(const LoadOptions& options);
 
 // Checks a batch against a pool and spec: non-empty, every slot valid, in
 // use and used once, every chunk non-empty, every token in [0, vocab).

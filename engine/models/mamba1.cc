@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstring>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "engine/models/common.h"
@@ -283,9 +282,7 @@ Status Mamba1Model::Forward(const Batch& batch, StatePool& pool, Logits* logits)
 
 StatusOr<std::unique_ptr<Model>> LoadMamba1(std::unique_ptr<io::TensorStore> store,
                                             const json::Value* config, const LoadOptions& options) {
-  int n_threads = options.n_threads > 0 ? options.n_threads
-                                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  auto model = std::make_unique<Mamba1Model>(std::move(store), n_threads);
+  auto model = std::make_unique<Mamba1Model>(std::move(store), ResolveThreadCount(options));
   RS_RETURN_IF_ERROR(model->Init(config));
   return std::unique_ptr<Model>(std::move(model));
 }

@@ -1,7 +1,6 @@
 #include "engine/models/rwkv6.h"
 
 #include <algorithm>
-#include <thread>
 
 #include "engine/models/rwkv_common.h"
 #include "kernels/cpu/gemm_kmajor.h"
@@ -179,9 +178,7 @@ void Rwkv6Model::TimeMix(int64_t layer, const Step& step, const float* x, float*
 }  // namespace
 
 StatusOr<std::unique_ptr<Model>> LoadRwkv6(std::unique_ptr<io::TensorStore> store, const LoadOptions& options) {
-  const int n_threads = options.n_threads > 0 ? options.n_threads
-                                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  auto model = std::make_unique<Rwkv6Model>(std::move(store), n_threads);
+  auto model = std::make_unique<Rwkv6Model>(std::move(store), ResolveThreadCount(options));
   RS_RETURN_IF_ERROR(model->Init());
   return std::unique_ptr<Model>(std::move(model));
 }

@@ -1,7 +1,6 @@
 #include "engine/models/rwkv7.h"
 
 #include <algorithm>
-#include <thread>
 
 #include "engine/models/rwkv_common.h"
 #include "kernels/cpu/gemm_kmajor.h"
@@ -162,9 +161,7 @@ void Rwkv7Model::TimeMix(int64_t layer, const Step& step, const float* x, float*
 }  // namespace
 
 StatusOr<std::unique_ptr<Model>> LoadRwkv7(std::unique_ptr<io::TensorStore> store, const LoadOptions& options) {
-  const int n_threads = options.n_threads > 0 ? options.n_threads
-                                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  auto model = std::make_unique<Rwkv7Model>(std::move(store), n_threads);
+  auto model = std::make_unique<Rwkv7Model>(std::move(store), ResolveThreadCount(options));
   RS_RETURN_IF_ERROR(model->Init());
   return std::unique_ptr<Model>(std::move(model));
 }

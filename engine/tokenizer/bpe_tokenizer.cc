@@ -10,6 +10,7 @@
 #include "engine/tokenizer/bpe_model.h"
 #include "engine/tokenizer/byte_level.h"
 #include "engine/tokenizer/unicode.h"
+#include "engine/util/file.h"
 #include "engine/util/json.h"
 #include "engine/util/utf8.h"
 
@@ -368,21 +369,7 @@ StatusOr<std::unique_ptr<Tokenizer>> LoadBpeTokenizerFromJson(std::string_view j
 }
 
 StatusOr<std::unique_ptr<Tokenizer>> LoadBpeTokenizer(const std::string& tokenizer_json_path) {
-  std::FILE* f = std::fopen(tokenizer_json_path.c_str(), "rb");
-  if (f == nullptr) return NotFoundError("cannot open tokenizer file " + tokenizer_json_path);
-  std::string text;
-  char buf[1 << 16];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) {
-    text.append(buf, n);
-    if (text.size() > kMaxFileBytes) {
-      std::fclose(f);
-      return InvalidArgumentError(tokenizer_json_path + ": larger than 1 GiB");
-    }
-  }
-  const bool failed = std::ferror(f) != 0;
-  std::fclose(f);
-  if (failed) return DataLossError("error reading " + tokenizer_json_path);
+  RS_ASSIGN_OR_RETURN(std::string text, ReadFileBounded(tokenizer_json_path, kMaxFileBytes, "tokenizer file"));
   return LoadBpeTokenizerFromJson(text, tokenizer_json_path);
 }
 

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/util/file.h"
 #include "engine/util/utf8.h"
 
 namespace rs::engine {
@@ -455,21 +456,8 @@ StatusOr<std::unique_ptr<Tokenizer>> LoadWorldTokenizerFromText(std::string_view
 }
 
 StatusOr<std::unique_ptr<Tokenizer>> LoadWorldTokenizer(const std::string& vocab_path) {
-  std::FILE* f = std::fopen(vocab_path.c_str(), "rb");
-  if (f == nullptr) return NotFoundError("cannot open vocabulary file " + vocab_path);
-  std::string text;
-  char buf[1 << 16];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) {
-    text.append(buf, n);
-    if (text.size() > kMaxFileBytes) {
-      std::fclose(f);
-      return InvalidArgumentError(vocab_path + ": larger than 32 MiB (not a world vocabulary)");
-    }
-  }
-  const bool failed = std::ferror(f) != 0;
-  std::fclose(f);
-  if (failed) return DataLossError("error reading " + vocab_path);
+  RS_ASSIGN_OR_RETURN(std::string text,
+                      ReadFileBounded(vocab_path, kMaxFileBytes, "vocabulary file", " (not a world vocabulary)"));
   return LoadWorldTokenizerFromText(text, vocab_path);
 }
 
