@@ -8,7 +8,8 @@ namespace rs::engine {
 
 namespace {
 constexpr float kLayerNormEps = 1e-5f;
-// Rows per task of the per-row elementwise ops.
+// Rows per task of the per-row elementwise ops: at most this many, and
+// fewer for small steps so a 16-sequence decode step still uses every thread.
 constexpr int64_t kRowBlock = 16;
 }  // namespace
 
@@ -93,14 +94,16 @@ void RwkvModel::CountMatrix(const KMajorMatrix& m) {
 }
 
 void RwkvModel::ForRows(int64_t M, const std::function<void(int64_t, int64_t)>& fn) {
-  const int64_t tasks = (M + kRowBlock - 1) / kRowBlock;
-  if (tasks <= 1 || pool_.size() == 1) {
+  const int64_t threads = pool_.size();
+  const int64_t block = std::clamp<int64_t>((M + 2 * threads - 1) / (2 * threads), 1, kRowBlock);
+  const int64_t tasks = (M + block - 1) / block;
+  if (tasks <= 1 || threads == 1) {
     fn(0, M);
     return;
   }
   pool_.ParallelFor(static_cast<int>(tasks), [&](int t) {
-    const int64_t m0 = t * kRowBlock;
-    fn(m0, std::min(M, m0 + kRowBlock));
+    const int64_t m0 = t * block;
+    fn(m0, std::min(M, m0 + block));
   });
 }
 
