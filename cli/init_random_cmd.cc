@@ -22,12 +22,14 @@ StatusOr<DType> ParseDType(const std::string& name) {
 
 int InitRandomRwkv(const Flags& flags, int version, DType dtype) {
   engine::RandomRwkvOptions o;
+  o.version = version;
   if (flags.Has("shape")) {
     auto shape = engine::RwkvShape(flags.Get("shape"));
     if (!shape.ok()) return Fail("init-random", shape.status());
     o = *shape;
   }
-  if (o.version != version) return Fail("init-random", InvalidArgumentError("--arch does not match --shape"));
+  if (o.version != version)
+    return Fail("init-random", InvalidArgumentError("--arch does not match --shape"));
   auto d = flags.GetInt("d-model", o.n_embd);
   auto l = flags.GetInt("n-layer", o.n_layer);
   auto v = flags.GetInt("vocab", o.vocab_size);
@@ -42,26 +44,31 @@ int InitRandomRwkv(const Flags& flags, int version, DType dtype) {
   o.head_size = *hs;
   o.seed = static_cast<uint64_t>(*seed);
   o.dtype = dtype;
-  if (Status s = engine::WriteRandomRwkv(flags.Get("out"), o); !s.ok()) return Fail("init-random", s);
-  std::fprintf(stderr, "wrote %s (random weights: for benchmarks and tests only)\n", flags.Get("out").c_str());
+  if (Status s = engine::WriteRandomRwkv(flags.Get("out"), o); !s.ok())
+    return Fail("init-random", s);
+  std::fprintf(stderr, "wrote %s (random weights: for benchmarks and tests only)\n",
+               flags.Get("out").c_str());
   return 0;
 }
 
 }  // namespace
 
 int RunInitRandom(int argc, char** argv) {
-  Flags flags({"out", "arch", "shape", "d-model", "n-layer", "vocab", "d-state", "head-size", "dtype", "seed"},
+  Flags flags({"out", "arch", "shape", "d-model", "n-layer", "vocab", "d-state", "head-size",
+               "dtype", "seed"},
               {"untied"});
   if (Status s = flags.Parse(argc, argv, 2); !s.ok()) return Fail("init-random", s);
   if (!flags.Has("out")) return Fail("init-random", InvalidArgumentError("--out DIR is required"));
   auto dtype = ParseDType(flags.Get("dtype", "f32"));
   if (!dtype.ok()) return Fail("init-random", dtype.status());
   const std::string shape = flags.Get("shape", "");
-  const std::string arch = flags.Get("arch", shape.rfind("rwkv6", 0) == 0   ? "rwkv6"
+  const std::string arch = flags.Get("arch", shape.rfind("rwkv6", 0) == 0  ? "rwkv6"
                                              : shape.rfind("rwkv", 0) == 0 ? "rwkv7"
                                                                            : "mamba1");
-  if (arch == "rwkv6" || arch == "rwkv7") return InitRandomRwkv(flags, arch == "rwkv6" ? 6 : 7, *dtype);
-  if (arch != "mamba1") return Fail("init-random", InvalidArgumentError("--arch must be mamba1, rwkv7 or rwkv6"));
+  if (arch == "rwkv6" || arch == "rwkv7")
+    return InitRandomRwkv(flags, arch == "rwkv6" ? 6 : 7, *dtype);
+  if (arch != "mamba1")
+    return Fail("init-random", InvalidArgumentError("--arch must be mamba1, rwkv7 or rwkv6"));
   engine::RandomMamba1Options o;
   if (flags.Has("shape")) {
     auto shape = engine::Mamba1Shape(flags.Get("shape"));
@@ -83,8 +90,10 @@ int RunInitRandom(int argc, char** argv) {
   o.seed = static_cast<uint64_t>(*seed);
   o.tie_embeddings = !flags.Has("untied");
   o.dtype = *dtype;
-  if (Status s = engine::WriteRandomMamba1(flags.Get("out"), o); !s.ok()) return Fail("init-random", s);
-  std::fprintf(stderr, "wrote %s (random weights: for benchmarks and tests only)\n", flags.Get("out").c_str());
+  if (Status s = engine::WriteRandomMamba1(flags.Get("out"), o); !s.ok())
+    return Fail("init-random", s);
+  std::fprintf(stderr, "wrote %s (random weights: for benchmarks and tests only)\n",
+               flags.Get("out").c_str());
   return 0;
 }
 

@@ -24,8 +24,10 @@ Status WriteRandomRwkv(const std::string& dir, const RandomRwkvOptions& o) {
     return InvalidArgumentError("random models are written in F32, F16 or BF16");
   }
   if (o.version != 6 && o.version != 7) return InvalidArgumentError("RWKV version must be 6 or 7");
-  if (o.n_embd < 16 || o.n_layer < 1 || o.vocab_size < 1 || o.head_size < 16 || o.n_embd % o.head_size != 0) {
-    return InvalidArgumentError("RWKV dimensions must be positive and n_embd a multiple of head_size");
+  if (o.n_embd < 16 || o.n_layer < 1 || o.vocab_size < 1 || o.head_size < 16 ||
+      o.n_embd % o.head_size != 0) {
+    return InvalidArgumentError(
+        "RWKV dimensions must be positive and n_embd a multiple of head_size");
   }
   const int64_t C = o.n_embd, H = C / o.head_size, N = o.head_size, V = o.vocab_size;
   const int64_t F = o.ffn > 0 ? o.ffn : o.version == 7 ? 4 * C : (C * 7 / 2) / 32 * 32;
@@ -59,7 +61,8 @@ Status WriteRandomRwkv(const std::string& dir, const RandomRwkvOptions& o) {
       const int64_t Da = o.lora_a > 0 ? o.lora_a : LoraRank(C, 1.8, 0.5);
       const int64_t Dv = o.lora_v > 0 ? o.lora_v : LoraRank(C, 1.3, 0.5);
       const int64_t Dg = o.lora_g > 0 ? o.lora_g : LoraRank(C, 0.6, 0.8);
-      for (const char* m : {"x_r", "x_w", "x_k", "x_v", "x_a", "x_g"}) b.Add(a + m, row, around(sz(C), 0.5f, 0.4f));
+      for (const char* m : {"x_r", "x_w", "x_k", "x_v", "x_a", "x_g"})
+        b.Add(a + m, row, around(sz(C), 0.5f, 0.4f));
       b.Add(a + "w0", row, around(sz(C), -1.0f, 4.0f));
       b.Add(a + "w1", {C, Dw}, b.UniformValues(sz(C, Dw), 0.3f));
       b.Add(a + "w2", {Dw, C}, b.UniformValues(sz(Dw, C), 0.3f));
@@ -72,14 +75,16 @@ Status WriteRandomRwkv(const std::string& dir, const RandomRwkvOptions& o) {
         b.Add(a + "v2", {Dv, C}, b.UniformValues(sz(Dv, C), 0.3f));
       }
       b.Add(a + "g1", {C, Dg}, b.UniformValues(sz(C, Dg), 0.3f));
-      b.Add(a + "g2", {Dg, C}, b.UniformValues(sz(Dg, C), 1.0f / std::sqrt(static_cast<float>(Dg))));
+      b.Add(a + "g2", {Dg, C},
+            b.UniformValues(sz(Dg, C), 1.0f / std::sqrt(static_cast<float>(Dg))));
       b.Add(a + "k_k", row, around(sz(C), 0.85f, 0.1f));
       b.Add(a + "k_a", row, around(sz(C), 1.0f, 0.2f));
       b.Add(a + "r_k", {H, N}, b.UniformValues(sz(C), 0.5f));
     } else {
       const int64_t Dm = o.lora_maa > 0 ? o.lora_maa : 32;
       const int64_t Dd = o.lora_decay > 0 ? o.lora_decay : 64;
-      for (const char* m : {"time_maa_x", "time_maa_w", "time_maa_k", "time_maa_v", "time_maa_r", "time_maa_g"}) {
+      for (const char* m :
+           {"time_maa_x", "time_maa_w", "time_maa_k", "time_maa_v", "time_maa_r", "time_maa_g"}) {
         b.Add(a + m, row, around(sz(C), 0.5f, 0.4f));
       }
       b.Add(a + "time_maa_w1", {C, 5 * Dm}, b.UniformValues(sz(C, 5 * Dm), 0.1f));
@@ -105,7 +110,8 @@ Status WriteRandomRwkv(const std::string& dir, const RandomRwkvOptions& o) {
       b.Add(f + "receptance.weight", {C, C}, b.UniformValues(sz(C, C), inv_c));
     }
     b.Add(f + "key.weight", {F, C}, b.UniformValues(sz(F, C), inv_c));
-    b.Add(f + "value.weight", {C, F}, b.UniformValues(sz(C, F), 1.0f / std::sqrt(static_cast<float>(F))));
+    b.Add(f + "value.weight", {C, F},
+          b.UniformValues(sz(C, F), 1.0f / std::sqrt(static_cast<float>(F))));
   }
   b.Add("ln_out.weight", {C}, around(sz(C), 1.0f, 0.2f));
   b.Add("ln_out.bias", {C}, b.UniformValues(sz(C), 0.1f));
@@ -121,12 +127,26 @@ StatusOr<RandomRwkvOptions> RwkvShape(const std::string& name) {
   RandomRwkvOptions o;
   o.vocab_size = 65536;
   o.head_size = 64;
-  if (name == "rwkv7-0.1b") { o.n_embd = 768; o.n_layer = 12; }
-  else if (name == "rwkv7-0.4b") { o.n_embd = 1024; o.n_layer = 24; }
-  else if (name == "rwkv7-1.5b") { o.n_embd = 2048; o.n_layer = 24; }
-  else if (name == "rwkv6-0.1b") { o.version = 6; o.n_embd = 768; o.n_layer = 12; }
-  else if (name == "rwkv6-1.6b") { o.version = 6; o.n_embd = 2048; o.n_layer = 24; }
-  else return NotFoundError("unknown shape \"" + name + "\" (rwkv7-0.1b, rwkv7-0.4b, rwkv7-1.5b, rwkv6-0.1b, rwkv6-1.6b)");
+  if (name == "rwkv7-0.1b") {
+    o.n_embd = 768;
+    o.n_layer = 12;
+  } else if (name == "rwkv7-0.4b") {
+    o.n_embd = 1024;
+    o.n_layer = 24;
+  } else if (name == "rwkv7-1.5b") {
+    o.n_embd = 2048;
+    o.n_layer = 24;
+  } else if (name == "rwkv6-0.1b") {
+    o.version = 6;
+    o.n_embd = 768;
+    o.n_layer = 12;
+  } else if (name == "rwkv6-1.6b") {
+    o.version = 6;
+    o.n_embd = 2048;
+    o.n_layer = 24;
+  } else
+    return NotFoundError("unknown shape \"" + name +
+                         "\" (rwkv7-0.1b, rwkv7-0.4b, rwkv7-1.5b, rwkv6-0.1b, rwkv6-1.6b)");
   return o;
 }
 

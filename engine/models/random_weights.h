@@ -16,14 +16,16 @@ namespace rs::engine::random_weights {
 // Counter-based uniform generator: value i of stream `stream` for `seed`.
 class Uniform {
  public:
-  Uniform(uint64_t seed, uint64_t stream) : state_(seed * 0x9E3779B97F4A7C15ull ^ (stream + 1) * 0xD1B54A32D192ED03ull) {}
+  Uniform(uint64_t seed, uint64_t stream)
+      : state_(seed * 0x9E3779B97F4A7C15ull ^ (stream + 1) * 0xD1B54A32D192ED03ull) {}
   // Uniform in [-1, 1) with 24 bits: exact and identical everywhere.
   float Next() {
     uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     z ^= z >> 31;
-    return static_cast<float>(static_cast<int32_t>(z >> 40) - (1 << 23)) / static_cast<float>(1 << 23);
+    return static_cast<float>(static_cast<int32_t>(z >> 40) - (1 << 23)) /
+           static_cast<float>(1 << 23);
   }
 
  private:

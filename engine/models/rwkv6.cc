@@ -32,13 +32,15 @@ struct TimeMixWeights {
 
 class Rwkv6Model final : public RwkvModel {
  public:
-  Rwkv6Model(std::unique_ptr<io::TensorStore> store, int n_threads) : RwkvModel(std::move(store), n_threads) {}
+  Rwkv6Model(std::unique_ptr<io::TensorStore> store, int n_threads)
+      : RwkvModel(std::move(store), n_threads) {}
 
   Status Init() {
     const Tensor* u = store_->Find("blocks.0.att.time_faaaa");
     if (u == nullptr || u->rank() != 2 || u->dim(0) <= 0 || u->dim(1) <= 0) {
-      return InvalidArgumentError("blocks.0.att.time_faaaa missing or not [n_head, head_size]" +
-                                  (u == nullptr ? std::string() : " (shape " + u->ShapeString() + ")"));
+      return InvalidArgumentError(
+          "blocks.0.att.time_faaaa missing or not [n_head, head_size]" +
+          (u == nullptr ? std::string() : " (shape " + u->ShapeString() + ")"));
     }
     return InitCommon(Arch::kRwkv6, "rwkv6", u->dim(0), u->dim(1));
   }
@@ -66,8 +68,9 @@ Status Rwkv6Model::InitTimeMix(int64_t layer, const std::string& p) {
   RS_ASSIGN_OR_RETURN(A.time_decay, w.Vector(a + "time_decay", C_));
   const Tensor* u = store_->Find(a + "time_faaaa");
   if (u != nullptr && (u->rank() != 2 || u->dim(0) != H_ || u->dim(1) != N_)) {
-    return InvalidArgumentError("tensor " + a + "time_faaaa has shape " + u->ShapeString() + ", expected [" +
-                                std::to_string(H_) + ", " + std::to_string(N_) + "]");
+    return InvalidArgumentError("tensor " + a + "time_faaaa has shape " + u->ShapeString() +
+                                ", expected [" + std::to_string(H_) + ", " + std::to_string(N_) +
+                                "]");
   }
   RS_ASSIGN_OR_RETURN(A.time_faaaa, w.Vector(a + "time_faaaa", C_));
   RS_ASSIGN_OR_RETURN(A.ln_x_w, w.Vector(a + "ln_x.weight", C_));
@@ -93,8 +96,9 @@ Status Rwkv6Model::InitTimeMix(int64_t layer, const std::string& p) {
   const Tensor* w2 = store_->Find(w2_name);
   if (w2 == nullptr) return InvalidArgumentError("missing tensor " + w2_name);
   if (w2->rank() != 3 || w2->dim(0) != kNumMix || w2->dim(1) != Dm_ || w2->dim(2) != C_) {
-    return InvalidArgumentError("tensor " + w2_name + " has shape " + w2->ShapeString() + ", expected [5, " +
-                                std::to_string(Dm_) + ", " + std::to_string(C_) + "]");
+    return InvalidArgumentError("tensor " + w2_name + " has shape " + w2->ShapeString() +
+                                ", expected [5, " + std::to_string(Dm_) + ", " +
+                                std::to_string(C_) + "]");
   }
   RS_ASSIGN_OR_RETURN(A.maa_w2, w.Vector(w2_name, kNumMix * Dm_ * C_));
 
@@ -102,7 +106,8 @@ Status Rwkv6Model::InitTimeMix(int64_t layer, const std::string& p) {
   if (first) Dd_ = A.decay_w1.n;
   RS_ASSIGN_OR_RETURN(A.decay_w2, w.KMajor(a + "time_decay_w2", Dd_, C_));
 
-  for (const WeightMatrix* m : {&A.receptance, &A.key, &A.value, &A.gate, &A.output, &A.maa_w1, &A.decay_w1}) {
+  for (const WeightMatrix* m :
+       {&A.receptance, &A.key, &A.value, &A.gate, &A.output, &A.maa_w1, &A.decay_w1}) {
     CountMatrix(*m);
   }
   CountMatrix(A.decay_w2);
@@ -129,23 +134,26 @@ void Rwkv6Model::TimeMix(int64_t layer, const Step& step, const float* x, float*
   // dx = x_prev - x; xxx = x + dx·maa_x.
   for (size_t s = 0; s < step.n_seq(); ++s) {
     const int64_t r = step.row0[s];
-    kernels::Rwkv6TokenShift(x + r * C, step.T(s), C, C, step.State(s, b.att_shift_off), A.maa_x.data(),
-                         &dx_[static_cast<size_t>(r * C)], &xxx_[static_cast<size_t>(r * C)], C);
+    kernels::Rwkv6TokenShift(x + r * C, step.T(s), C, C, step.State(s, b.att_shift_off),
+                             A.maa_x.data(), &dx_[static_cast<size_t>(r * C)],
+                             &xxx_[static_cast<size_t>(r * C)], C);
   }
   // m_j = tanh(xxx·maa_w1)_j · maa_w2[j], then the five mixes in place.
   kernels::Gemm(xxx_.data(), M, C, A.maa_w1, nullptr, lora_.data(), ldl, pool);
   ForRows(M, [&](int64_t m0, int64_t m1) {
-    kernels::Activate(kernels::Activation::kTanh, &lora_[static_cast<size_t>(m0 * ldl)], m1 - m0, ldl, ldl);
+    kernels::Activate(kernels::Activation::kTanh, &lora_[static_cast<size_t>(m0 * ldl)], m1 - m0,
+                      ldl, ldl);
   });
   for (int j = 0; j < kNumMix; ++j) {
-    kernels::GemmKMajor(lora_.data() + j * Dm_, M, ldl, A.maa_w2.data() + j * Dm_ * C, Dm_, C, nullptr,
-                        mix_.data() + j * C, ldm, pool);
+    kernels::GemmKMajor(lora_.data() + j * Dm_, M, ldl, A.maa_w2.data() + j * Dm_ * C, Dm_, C,
+                        nullptr, mix_.data() + j * C, ldm, pool);
   }
   const float* maa[kNumMix];
   for (int j = 0; j < kNumMix; ++j) maa[j] = A.maa[j].data();
   ForRows(M, [&](int64_t m0, int64_t m1) {
     const size_t o = static_cast<size_t>(m0 * C);
-    kernels::Rwkv6Mix(m1 - m0, C, x + o, &dx_[o], C, maa, &mix_[static_cast<size_t>(m0 * ldm)], ldm);
+    kernels::Rwkv6Mix(m1 - m0, C, x + o, &dx_[o], C, maa, &mix_[static_cast<size_t>(m0 * ldm)],
+                      ldm);
   });
 
   const auto col = [&](Mix j) { return mix_.data() + j * C; };
@@ -156,9 +164,11 @@ void Rwkv6Model::TimeMix(int64_t layer, const Step& step, const float* x, float*
   // w = exp(-exp(time_decay + tanh(xw·decay_w1)·decay_w2)).
   kernels::Gemm(col(kW), M, ldm, A.decay_w1, nullptr, lora_.data(), Dd_, pool);
   ForRows(M, [&](int64_t m0, int64_t m1) {
-    kernels::Activate(kernels::Activation::kTanh, &lora_[static_cast<size_t>(m0 * Dd_)], m1 - m0, Dd_, Dd_);
+    kernels::Activate(kernels::Activation::kTanh, &lora_[static_cast<size_t>(m0 * Dd_)], m1 - m0,
+                      Dd_, Dd_);
   });
-  kernels::GemmKMajor(lora_.data(), M, Dd_, A.decay_w2.data.data(), Dd_, C, nullptr, w_.data(), C, pool);
+  kernels::GemmKMajor(lora_.data(), M, Dd_, A.decay_w2.data.data(), Dd_, C, nullptr, w_.data(), C,
+                      pool);
   ForRows(M, [&](int64_t m0, int64_t m1) {
     kernels::Rwkv6Decay(m1 - m0, C, &w_[static_cast<size_t>(m0 * C)], C, A.time_decay.data());
   });
@@ -170,14 +180,16 @@ void Rwkv6Model::TimeMix(int64_t layer, const Step& step, const float* x, float*
   });
   ForRows(M, [&](int64_t m0, int64_t m1) {
     const size_t o = static_cast<size_t>(m0 * C);
-    kernels::Rwkv6Output(m1 - m0, H_, N_, &y_[o], C, &g_[o], C, A.ln_x_w.data(), A.ln_x_b.data(), kGroupNormEps);
+    kernels::Rwkv6Output(m1 - m0, H_, N_, &y_[o], C, &g_[o], C, A.ln_x_w.data(), A.ln_x_b.data(),
+                         kGroupNormEps);
   });
   kernels::Gemm(y_.data(), M, C, A.output, nullptr, out, C, pool);
 }
 
 }  // namespace
 
-StatusOr<std::unique_ptr<Model>> LoadRwkv6(std::unique_ptr<io::TensorStore> store, const LoadOptions& options) {
+StatusOr<std::unique_ptr<Model>> LoadRwkv6(std::unique_ptr<io::TensorStore> store,
+                                           const LoadOptions& options) {
   auto model = std::make_unique<Rwkv6Model>(std::move(store), ResolveThreadCount(options));
   RS_RETURN_IF_ERROR(model->Init());
   return std::unique_ptr<Model>(std::move(model));

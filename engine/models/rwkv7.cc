@@ -28,7 +28,8 @@ struct TimeMixWeights {
 
 class Rwkv7Model final : public RwkvModel {
  public:
-  Rwkv7Model(std::unique_ptr<io::TensorStore> store, int n_threads) : RwkvModel(std::move(store), n_threads) {}
+  Rwkv7Model(std::unique_ptr<io::TensorStore> store, int n_threads)
+      : RwkvModel(std::move(store), n_threads) {}
 
   Status Init() {
     const Tensor* rk = store_->Find("blocks.0.att.r_k");
@@ -61,9 +62,11 @@ Status Rwkv7Model::InitTimeMix(int64_t layer, const std::string& p) {
   RS_ASSIGN_OR_RETURN(A.a0, w.Vector(a + "a0", C_));
   RS_ASSIGN_OR_RETURN(A.k_k, w.Vector(a + "k_k", C_));
   RS_ASSIGN_OR_RETURN(A.k_a, w.Vector(a + "k_a", C_));
-  if (const Tensor* rk = store_->Find(a + "r_k"); rk != nullptr && (rk->rank() != 2 || rk->dim(0) != H_ || rk->dim(1) != N_)) {
-    return InvalidArgumentError("tensor " + a + "r_k has shape " + rk->ShapeString() + ", expected [" +
-                                std::to_string(H_) + ", " + std::to_string(N_) + "]");
+  if (const Tensor* rk = store_->Find(a + "r_k");
+      rk != nullptr && (rk->rank() != 2 || rk->dim(0) != H_ || rk->dim(1) != N_)) {
+    return InvalidArgumentError("tensor " + a + "r_k has shape " + rk->ShapeString() +
+                                ", expected [" + std::to_string(H_) + ", " + std::to_string(N_) +
+                                "]");
   }
   RS_ASSIGN_OR_RETURN(A.r_k, w.Vector(a + "r_k", C_));
   RS_ASSIGN_OR_RETURN(A.ln_x_w, w.Vector(a + "ln_x.weight", C_));
@@ -91,14 +94,15 @@ Status Rwkv7Model::InitTimeMix(int64_t layer, const std::string& p) {
     CountMatrix(A.v1);
     CountMatrix(A.v2);
   }
-  for (const WeightMatrix* m : {&A.receptance, &A.key, &A.value, &A.output, &A.w1, &A.a1, &A.g1}) CountMatrix(*m);
+  for (const WeightMatrix* m : {&A.receptance, &A.key, &A.value, &A.output, &A.w1, &A.a1, &A.g1})
+    CountMatrix(*m);
   for (const KMajorMatrix* m : {&A.w2, &A.a2, &A.g2}) CountMatrix(*m);
   return OkStatus();
 }
 
 std::string Rwkv7Model::TimeMixDetails() const {
-  return "lora_w=" + std::to_string(Dw_) + " lora_a=" + std::to_string(Da_) + " lora_v=" + std::to_string(Dv_) +
-         " lora_g=" + std::to_string(Dg_);
+  return "lora_w=" + std::to_string(Dw_) + " lora_a=" + std::to_string(Da_) +
+         " lora_v=" + std::to_string(Dv_) + " lora_g=" + std::to_string(Dg_);
 }
 
 void Rwkv7Model::EnsureTimeMixScratch(int64_t rows) {
@@ -116,8 +120,8 @@ void Rwkv7Model::TimeMix(int64_t layer, const Step& step, const float* x, float*
   for (int j = 0; j < kNumMix; ++j) mixes[j] = A.mix[j].data();
   for (size_t s = 0; s < step.n_seq(); ++s) {
     const int64_t r = step.row0[s];
-    kernels::TokenShiftMix(x + r * C, step.T(s), C, C, step.State(s, b.att_shift_off), kNumMix, mixes,
-                           &mix_[static_cast<size_t>(r * ldm)], C, ldm);
+    kernels::TokenShiftMix(x + r * C, step.T(s), C, C, step.State(s, b.att_shift_off), kNumMix,
+                           mixes, &mix_[static_cast<size_t>(r * ldm)], C, ldm);
   }
   const auto col = [&](Mix j) { return mix_.data() + j * C; };
   kernels::ThreadPool* pool = &pool_;
@@ -125,15 +129,16 @@ void Rwkv7Model::TimeMix(int64_t layer, const Step& step, const float* x, float*
   kernels::Gemm(col(kK), M, ldm, A.key, nullptr, k_.data(), C, pool);
   kernels::Gemm(col(kV), M, ldm, A.value, nullptr, v_.data(), C, pool);
   // LoRAs: w = tanh(xw·w1)·w2; a = (xa·a1)·a2; vg = (xv·v1)·v2; g = sigmoid(xg·g1)·g2.
-  const auto lora = [&](Mix j, const WeightMatrix& down, const KMajorMatrix& up, kernels::Activation act,
-                        bool activate, std::vector<float>& dst) {
+  const auto lora = [&](Mix j, const WeightMatrix& down, const KMajorMatrix& up,
+                        kernels::Activation act, bool activate, std::vector<float>& dst) {
     kernels::Gemm(col(j), M, ldm, down, nullptr, lora_.data(), down.n, pool);
     if (activate) {
       ForRows(M, [&](int64_t m0, int64_t m1) {
         kernels::Activate(act, &lora_[static_cast<size_t>(m0 * down.n)], m1 - m0, down.n, down.n);
       });
     }
-    kernels::GemmKMajor(lora_.data(), M, down.n, up.data.data(), up.k, up.n, nullptr, dst.data(), C, pool);
+    kernels::GemmKMajor(lora_.data(), M, down.n, up.data.data(), up.k, up.n, nullptr, dst.data(), C,
+                        pool);
   };
   lora(kW, A.w1, A.w2, kernels::Activation::kTanh, true, w_);
   lora(kA, A.a1, A.a2, kernels::Activation::kTanh, false, a_);
@@ -142,25 +147,27 @@ void Rwkv7Model::TimeMix(int64_t layer, const Step& step, const float* x, float*
 
   ForRows(M, [&](int64_t m0, int64_t m1) {
     const size_t o = static_cast<size_t>(m0 * C);
-    kernels::Rwkv7Prepare(m1 - m0, H_, N_, C, &w_[o], A.w0.data(), &a_[o], A.a0.data(), &k_[o], A.k_k.data(),
-                          A.k_a.data(), &v_[o], &vg_[o], A.v0.data(), &v_first_[o], layer == 0);
+    kernels::Rwkv7Prepare(m1 - m0, H_, N_, C, &w_[o], A.w0.data(), &a_[o], A.a0.data(), &k_[o],
+                          A.k_k.data(), A.k_a.data(), &v_[o], &vg_[o], A.v0.data(), &v_first_[o],
+                          layer == 0);
   });
   ForSeqHeads(step, [&](size_t s, int64_t h0, int64_t h1) {
     const size_t o = static_cast<size_t>(step.row0[s] * C);
-    kernels::Wkv7(step.T(s), N_, &r_[o], &w_[o], &k_[o], &v_[o], &a_[o], &vg_[o], C, step.State(s, b.wkv_off),
-                  &y_[o], C, h0, h1);
+    kernels::Wkv7(step.T(s), N_, &r_[o], &w_[o], &k_[o], &v_[o], &a_[o], &vg_[o], C,
+                  step.State(s, b.wkv_off), &y_[o], C, h0, h1);
   });
   ForRows(M, [&](int64_t m0, int64_t m1) {
     const size_t o = static_cast<size_t>(m0 * C);
-    kernels::Rwkv7Output(m1 - m0, H_, N_, &y_[o], C, &r_[o], &k_[o], &v_[o], C, A.r_k.data(), &g_[o], C,
-                         A.ln_x_w.data(), A.ln_x_b.data(), kGroupNormEps);
+    kernels::Rwkv7Output(m1 - m0, H_, N_, &y_[o], C, &r_[o], &k_[o], &v_[o], C, A.r_k.data(),
+                         &g_[o], C, A.ln_x_w.data(), A.ln_x_b.data(), kGroupNormEps);
   });
   kernels::Gemm(y_.data(), M, C, A.output, nullptr, out, C, pool);
 }
 
 }  // namespace
 
-StatusOr<std::unique_ptr<Model>> LoadRwkv7(std::unique_ptr<io::TensorStore> store, const LoadOptions& options) {
+StatusOr<std::unique_ptr<Model>> LoadRwkv7(std::unique_ptr<io::TensorStore> store,
+                                           const LoadOptions& options) {
   auto model = std::make_unique<Rwkv7Model>(std::move(store), ResolveThreadCount(options));
   RS_RETURN_IF_ERROR(model->Init());
   return std::unique_ptr<Model>(std::move(model));

@@ -13,7 +13,8 @@ constexpr float kLayerNormEps = 1e-5f;
 constexpr int64_t kRowBlock = 16;
 }  // namespace
 
-Status RwkvModel::InitCommon(Arch arch, const std::string& arch_tag, int64_t n_head, int64_t head_size) {
+Status RwkvModel::InitCommon(Arch arch, const std::string& arch_tag, int64_t n_head,
+                             int64_t head_size) {
   WeightLoader& w = weights_;
   RS_ASSIGN_OR_RETURN(emb_, w.Matrix("emb.weight", -1, -1));
   V_ = emb_.n;
@@ -25,7 +26,8 @@ Status RwkvModel::InitCommon(Arch arch, const std::string& arch_tag, int64_t n_h
                                 ") do not cover n_embd " + std::to_string(C_));
   }
   if (N_ % 16 != 0 || N_ > 256) {
-    return UnimplementedError("head size " + std::to_string(N_) + " is not a multiple of 16 up to 256");
+    return UnimplementedError("head size " + std::to_string(N_) +
+                              " is not a multiple of 16 up to 256");
   }
   RS_ASSIGN_OR_RETURN(head_, w.Matrix("head.weight", V_, C_));
   RS_ASSIGN_OR_RETURN(ln0_w_, w.Vector("blocks.0.ln0.weight", C_));
@@ -78,7 +80,8 @@ Status RwkvModel::InitCommon(Arch arch, const std::string& arch_tag, int64_t n_h
   }
   spec_.details = "n_embd=" + std::to_string(C_) + " n_layer=" + std::to_string(n_layer) +
                   " n_head=" + std::to_string(H_) + " head_size=" + std::to_string(N_) +
-                  " ffn=" + std::to_string(F_) + " vocab=" + std::to_string(V_) + " " + TimeMixDetails();
+                  " ffn=" + std::to_string(F_) + " vocab=" + std::to_string(V_) + " " +
+                  TimeMixDetails();
   spec_.fingerprint = Fingerprint(arch_tag, spec_.details, *store_);
   return OkStatus();
 }
@@ -107,7 +110,8 @@ void RwkvModel::ForRows(int64_t M, const std::function<void(int64_t, int64_t)>& 
   });
 }
 
-void RwkvModel::ForSeqHeads(const Step& step, const std::function<void(size_t, int64_t, int64_t)>& fn) {
+void RwkvModel::ForSeqHeads(const Step& step,
+                            const std::function<void(size_t, int64_t, int64_t)>& fn) {
   const auto n_seq = static_cast<int64_t>(step.n_seq());
   // One head per task (a head's WKV state is its own): enough tasks to
   // balance the threads even for a single sequence.
@@ -144,20 +148,23 @@ void RwkvModel::ChannelMix(const Block& b, const Step& step, const float* x, flo
   const float* mix[2] = {b.ffn_mix_k.data(), b.ffn_mix_r.data()};
   for (size_t s = 0; s < step.n_seq(); ++s) {
     const int64_t r = step.row0[s];
-    kernels::TokenShiftMix(x + r * C_, step.T(s), C_, C_, step.State(s, b.ffn_shift_off), gated ? 2 : 1,
-                           mix, &ffn_mix_[static_cast<size_t>(r * 2 * C_)], C_, 2 * C_);
+    kernels::TokenShiftMix(x + r * C_, step.T(s), C_, C_, step.State(s, b.ffn_shift_off),
+                           gated ? 2 : 1, mix, &ffn_mix_[static_cast<size_t>(r * 2 * C_)], C_,
+                           2 * C_);
   }
   const int64_t M = step.M;
   kernels::Gemm(ffn_mix_.data(), M, 2 * C_, b.ffn_key, nullptr, ffn_k_.data(), ffn_ld_, &pool_);
   ForRows(M, [&](int64_t m0, int64_t m1) {
-    kernels::Activate(kernels::Activation::kReluSquare, &ffn_k_[static_cast<size_t>(m0 * ffn_ld_)], m1 - m0, F_,
-                      ffn_ld_);
+    kernels::Activate(kernels::Activation::kReluSquare, &ffn_k_[static_cast<size_t>(m0 * ffn_ld_)],
+                      m1 - m0, F_, ffn_ld_);
   });
   kernels::Gemm(ffn_k_.data(), M, ffn_ld_, b.ffn_value, nullptr, out, C_, &pool_);
   if (gated) {
-    kernels::Gemm(ffn_mix_.data() + C_, M, 2 * C_, b.ffn_receptance, nullptr, ffn_r_.data(), C_, &pool_);
+    kernels::Gemm(ffn_mix_.data() + C_, M, 2 * C_, b.ffn_receptance, nullptr, ffn_r_.data(), C_,
+                  &pool_);
     ForRows(M, [&](int64_t m0, int64_t m1) {
-      kernels::Activate(kernels::Activation::kSigmoid, &ffn_r_[static_cast<size_t>(m0 * C_)], m1 - m0, C_, C_);
+      kernels::Activate(kernels::Activation::kSigmoid, &ffn_r_[static_cast<size_t>(m0 * C_)],
+                        m1 - m0, C_, C_);
       for (int64_t i = m0 * C_; i < m1 * C_; ++i) out[i] *= ffn_r_[static_cast<size_t>(i)];
     });
   }
@@ -181,8 +188,9 @@ Status RwkvModel::Forward(const Batch& batch, StatePool& pool, Logits* logits) {
   for (size_t s = 0; s < n_seq; ++s) {
     const SeqChunk& c = batch.seqs[s];
     for (size_t t = 0; t < c.tokens.size(); ++t) {
-      kernels::WeightRowToF32(emb_, c.tokens[t],
-                              &hidden_[static_cast<size_t>((step.row0[s] + static_cast<int64_t>(t)) * C_)]);
+      kernels::WeightRowToF32(
+          emb_, c.tokens[t],
+          &hidden_[static_cast<size_t>((step.row0[s] + static_cast<int64_t>(t)) * C_)]);
     }
   }
   ForRows(M, [&](int64_t m0, int64_t m1) {
@@ -191,19 +199,20 @@ Status RwkvModel::Forward(const Batch& batch, StatePool& pool, Logits* logits) {
   });
 
   const auto add_residual = [&](int64_t m0, int64_t m1) {
-    for (int64_t i = m0 * C_; i < m1 * C_; ++i) hidden_[static_cast<size_t>(i)] += out_[static_cast<size_t>(i)];
+    for (int64_t i = m0 * C_; i < m1 * C_; ++i)
+      hidden_[static_cast<size_t>(i)] += out_[static_cast<size_t>(i)];
   };
   for (size_t i = 0; i < blocks_.size(); ++i) {
     const Block& b = blocks_[i];
     ForRows(M, [&](int64_t m0, int64_t m1) {
-      kernels::LayerNorm(&hidden_[static_cast<size_t>(m0 * C_)], m1 - m0, C_, C_, b.ln1_w.data(), b.ln1_b.data(),
-                         kLayerNormEps, &normed_[static_cast<size_t>(m0 * C_)], C_);
+      kernels::LayerNorm(&hidden_[static_cast<size_t>(m0 * C_)], m1 - m0, C_, C_, b.ln1_w.data(),
+                         b.ln1_b.data(), kLayerNormEps, &normed_[static_cast<size_t>(m0 * C_)], C_);
     });
     TimeMix(static_cast<int64_t>(i), step, normed_.data(), out_.data());
     ForRows(M, [&](int64_t m0, int64_t m1) {
       add_residual(m0, m1);
-      kernels::LayerNorm(&hidden_[static_cast<size_t>(m0 * C_)], m1 - m0, C_, C_, b.ln2_w.data(), b.ln2_b.data(),
-                         kLayerNormEps, &normed_[static_cast<size_t>(m0 * C_)], C_);
+      kernels::LayerNorm(&hidden_[static_cast<size_t>(m0 * C_)], m1 - m0, C_, C_, b.ln2_w.data(),
+                         b.ln2_b.data(), kLayerNormEps, &normed_[static_cast<size_t>(m0 * C_)], C_);
     });
     ChannelMix(b, step, normed_.data(), out_.data());
     ForRows(M, add_residual);
@@ -223,7 +232,8 @@ Status RwkvModel::Forward(const Batch& batch, StatePool& pool, Logits* logits) {
   const auto n_rows = static_cast<int64_t>(rows.size());
   for (int64_t i = 0; i < n_rows; ++i) {
     kernels::LayerNorm(&hidden_[static_cast<size_t>(rows[static_cast<size_t>(i)] * C_)], 1, C_, C_,
-                       ln_out_w_.data(), ln_out_b_.data(), kLayerNormEps, &normed_[static_cast<size_t>(i * C_)], C_);
+                       ln_out_w_.data(), ln_out_b_.data(), kLayerNormEps,
+                       &normed_[static_cast<size_t>(i * C_)], C_);
   }
   logits->vocab_size = V_;
   logits->data.resize(static_cast<size_t>(n_rows * V_));

@@ -45,7 +45,9 @@ class RwkvModel : public Model {
     int64_t M = 0;
     size_t n_seq() const { return row0.size() - 1; }
     int64_t T(size_t s) const { return row0[s + 1] - row0[s]; }
-    float* State(size_t s, size_t offset) const { return pool->SlotData(batch->seqs[s].slot) + offset; }
+    float* State(size_t s, size_t offset) const {
+      return pool->SlotData(batch->seqs[s].slot) + offset;
+    }
   };
 
   struct Block {

@@ -4,8 +4,8 @@
 
 namespace rs {
 
-StatusOr<std::string> ReadFileBounded(const std::string& path, size_t max_bytes, const std::string& what,
-                                      const std::string& too_large_note) {
+StatusOr<std::string> ReadFileBounded(const std::string& path, size_t max_bytes,
+                                      const std::string& what, const std::string& too_large_note) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) return NotFoundError("cannot open " + what + " " + path);
   std::string text;
@@ -15,7 +15,8 @@ StatusOr<std::string> ReadFileBounded(const std::string& path, size_t max_bytes,
     text.append(buf, n);
     if (text.size() > max_bytes) {
       std::fclose(f);
-      return InvalidArgumentError(path + ": larger than " + std::to_string(max_bytes) + " bytes" + too_large_note);
+      return InvalidArgumentError(path + ": larger than " + std::to_string(max_bytes) + " bytes" +
+                                  too_large_note);
     }
   }
   const bool failed = std::ferror(f) != 0;

@@ -12,7 +12,8 @@ namespace rs {
 // file"). Errors: NOT_FOUND "cannot open <what> <path>"; INVALID_ARGUMENT
 // "<path>: larger than <max_bytes> bytes<too_large_note>" when it exceeds
 // max_bytes (reading stops there); DATA_LOSS on a read error.
-StatusOr<std::string> ReadFileBounded(const std::string& path, size_t max_bytes, const std::string& what,
+StatusOr<std::string> ReadFileBounded(const std::string& path, size_t max_bytes,
+                                      const std::string& what,
                                       const std::string& too_large_note = "");
 
 }  // namespace rs

@@ -1,12 +1,12 @@
 // GemmKMajor: the scalar level's copy of gemm_kmajor_impl.h, dispatch and the
 // split across the pool.
 #define RS_KMAJOR_LEVEL scalar
-#include "kernels/cpu/gemm_kmajor_impl.h"
+#include "kernels/cpu/gemm_kmajor.h"
 
 #include <algorithm>
 
 #include "kernels/cpu/cpu_level.h"
-#include "kernels/cpu/gemm_kmajor.h"
+#include "kernels/cpu/gemm_kmajor_impl.h"
 
 namespace rs::kernels {
 
@@ -15,9 +15,14 @@ void GemmKMajor(const float* x, int64_t M, int64_t ldx, const float* w, int64_t 
   if (M <= 0 || N <= 0) return;
   auto block = &internal::scalar::GemmKMajorBlock;
   switch (GetCpuLevel()) {
-    case CpuLevel::kAvx512: block = &internal::avx512::GemmKMajorBlock; break;
-    case CpuLevel::kAvx2: block = &internal::avx2::GemmKMajorBlock; break;
-    case CpuLevel::kScalar: break;
+    case CpuLevel::kAvx512:
+      block = &internal::avx512::GemmKMajorBlock;
+      break;
+    case CpuLevel::kAvx2:
+      block = &internal::avx2::GemmKMajorBlock;
+      break;
+    case CpuLevel::kScalar:
+      break;
   }
   const int threads = pool != nullptr ? pool->size() : 1;
   const int64_t n_tiles = (N + 63) / 64, m_tiles = (M + 3) / 4;

@@ -48,8 +48,8 @@ void Tile(const float* x, int64_t ldx, const float* w, int64_t K, int64_t N, int
 
 // The last n1 - n0 < 16 outputs of MB rows (same arithmetic, zero padded).
 template <int MB>
-void TailTile(const float* x, int64_t ldx, const float* w, int64_t K, int64_t N, int64_t n0, int64_t n1,
-              const float* bias, float* y, int64_t ldy) {
+void TailTile(const float* x, int64_t ldx, const float* w, int64_t K, int64_t N, int64_t n0,
+              int64_t n1, const float* bias, float* y, int64_t ldy) {
   const int64_t len = n1 - n0;
   V16 acc[MB];
   for (int i = 0; i < MB; ++i) acc[i] = vec16::Splat(0.0f);

@@ -6,11 +6,11 @@
 
 namespace rs::kernels::internal {
 
-#define RS_KMAJOR_DECLARE(level)                                                              \
-  namespace level {                                                                           \
-  void GemmKMajorBlock(const float* x, int64_t ldx, int64_t m0, int64_t m1, const float* w,  \
-                       int64_t K, int64_t N, int64_t n0, int64_t n1, const float* bias,      \
-                       float* y, int64_t ldy);                                               \
+#define RS_KMAJOR_DECLARE(level)                                                                  \
+  namespace level {                                                                               \
+  void GemmKMajorBlock(const float* x, int64_t ldx, int64_t m0, int64_t m1, const float* w,       \
+                       int64_t K, int64_t N, int64_t n0, int64_t n1, const float* bias, float* y, \
+                       int64_t ldy);                                                              \
   }
 RS_KMAJOR_DECLARE(avx512)
 RS_KMAJOR_DECLARE(avx2)

@@ -1,8 +1,7 @@
 // RWKV ops: the scalar level's copy of rwkv_ops_impl.h and the dispatch.
 #define RS_RWKV_LEVEL scalar
-#include "kernels/cpu/rwkv_ops_impl.h"
-
 #include "kernels/cpu/cpu_level.h"
+#include "kernels/cpu/rwkv_ops_impl.h"
 
 namespace rs::kernels {
 namespace {
@@ -68,8 +67,7 @@ void Rwkv6Decay(int64_t M, int64_t C, float* w, int64_t ld, const float* time_de
 }
 
 void Wkv6(int64_t T, int64_t N, const float* r, const float* w, const float* k, const float* v,
-          int64_t ld, const float* u, float* state, float* y, int64_t ldy, int64_t h0,
-          int64_t h1) {
+          int64_t ld, const float* u, float* state, float* y, int64_t ldy, int64_t h0, int64_t h1) {
   Ops().wkv6(T, N, r, w, k, v, ld, u, state, y, ldy, h0, h1);
 }
 

@@ -17,8 +17,8 @@ namespace rs::kernels {
 
 // y = (x - mean) / sqrt(var + eps) * w + b per row of C (biased variance);
 // torch.nn.functional.layer_norm. y may equal x.
-void LayerNorm(const float* x, int64_t M, int64_t C, int64_t ldx, const float* w,
-               const float* b, float eps, float* y, int64_t ldy);
+void LayerNorm(const float* x, int64_t M, int64_t C, int64_t ldx, const float* w, const float* b,
+               float eps, float* y, int64_t ldy);
 
 // Token shift with static mixing for one sequence's T rows:
 //   out_j[t] = x[t] + (x[t-1] - x[t]) * mix_j   (x[-1] = prev)
@@ -40,9 +40,9 @@ void Activate(Activation act, float* x, int64_t M, int64_t n, int64_t ld);
 //   v_first <- v when v_first_layer
 //   a  <- -kk (the "a" operand of the WKV), vg <- kk * a (its "b" operand)
 // All arrays share the row stride ld. vg and v0 are unused when v_first_layer.
-void Rwkv7Prepare(int64_t M, int64_t H, int64_t N, int64_t ld, float* w, const float* w0,
-                  float* a, const float* a0, float* k, const float* k_k, const float* k_a,
-                  float* v, float* vg, const float* v0, float* v_first, bool v_first_layer);
+void Rwkv7Prepare(int64_t M, int64_t H, int64_t N, int64_t ld, float* w, const float* w0, float* a,
+                  const float* a0, float* k, const float* k_k, const float* k_a, float* v,
+                  float* vg, const float* v0, float* v_first, bool v_first_layer);
 
 // RWKV-7 WKV recurrence for one sequence, heads [h0, h1). state: H heads of
 // N x N, KEY-major: S[h][j][i] (j = key index, i = value index; the transpose
@@ -52,9 +52,9 @@ void Rwkv7Prepare(int64_t M, int64_t H, int64_t N, int64_t ld, float* w, const f
 //   y[i]    = sum_j S[j][i] * r[j]
 // r, w, k, v, a, b: T rows (stride ld); y: T rows (stride ldy).
 // REQUIRES: N % 16 == 0 and N <= 256 (also for Rwkv7Prepare/Rwkv7Output).
-void Wkv7(int64_t T, int64_t N, const float* r, const float* w, const float* k,
-          const float* v, const float* a, const float* b, int64_t ld, float* state, float* y,
-          int64_t ldy, int64_t h0, int64_t h1);
+void Wkv7(int64_t T, int64_t N, const float* r, const float* w, const float* k, const float* v,
+          const float* a, const float* b, int64_t ld, float* state, float* y, int64_t ldy,
+          int64_t h0, int64_t h1);
 
 // RWKV-7 block output before the output projection, in place on y (M rows):
 //   y <- (group_norm_per_head(y; ln_w, ln_b, eps) + (sum_head r*k*r_k) * v) * g
@@ -89,9 +89,8 @@ void Rwkv6Decay(int64_t M, int64_t C, float* w, int64_t ld, const float* time_de
 //   S[i][j] = k[i] * v[j] + w[i] * S[i][j]
 // r, w, k, v: T rows (stride ld); y: T rows (stride ldy).
 // REQUIRES: N % 16 == 0 and N <= 256 (also for Rwkv6Output).
-void Wkv6(int64_t T, int64_t N, const float* r, const float* w, const float* k,
-          const float* v, int64_t ld, const float* u, float* state, float* y, int64_t ldy,
-          int64_t h0, int64_t h1);
+void Wkv6(int64_t T, int64_t N, const float* r, const float* w, const float* k, const float* v,
+          int64_t ld, const float* u, float* state, float* y, int64_t ldy, int64_t h0, int64_t h1);
 
 // RWKV-6 block output before the output projection, in place on y (M rows):
 //   y <- group_norm_per_head(y; ln_w, ln_b, eps) * silu(g)

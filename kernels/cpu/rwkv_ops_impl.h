@@ -12,10 +12,10 @@
 namespace rs::kernels::internal::RS_RWKV_LEVEL {
 namespace {
 
-using vec16::V16;
 using vec16::Load;
 using vec16::Splat;
 using vec16::Store;
+using vec16::V16;
 
 // Applies f to n floats of p in vectors of 16 (the tail zero-padded).
 template <typename F>
@@ -61,10 +61,11 @@ inline void Normalize(const float* x, int64_t n, const float* w, const float* b,
   }
   if (i < n) {
     const int64_t r = n - i;
-    vec16::StorePartial(y + i,
-                        (vec16::LoadPartial(x + i, r) - mean) * rstd * vec16::LoadPartial(w + i, r) +
-                            vec16::LoadPartial(b + i, r),
-                        r);
+    vec16::StorePartial(
+        y + i,
+        (vec16::LoadPartial(x + i, r) - mean) * rstd * vec16::LoadPartial(w + i, r) +
+            vec16::LoadPartial(b + i, r),
+        r);
   }
 }
 
@@ -275,8 +276,7 @@ void Rwkv6Decay(int64_t M, int64_t C, float* w, int64_t ld, const float* time_de
 }
 
 void Wkv6(int64_t T, int64_t N, const float* r, const float* w, const float* k, const float* v,
-          int64_t ld, const float* u, float* state, float* y, int64_t ldy, int64_t h0,
-          int64_t h1) {
+          int64_t ld, const float* u, float* state, float* y, int64_t ldy, int64_t h0, int64_t h1) {
   const int64_t nv = N / 16;
   V16 out[16], vv[16];
   for (int64_t h = h0; h < h1; ++h) {
@@ -326,8 +326,8 @@ void Rwkv6Output(int64_t M, int64_t H, int64_t N, float* y, int64_t ldy, const f
   }
 }
 
-const RwkvOps kOps = {&LayerNorm,        &TokenShiftMix, &Activate,    &Rwkv7Prepare,
-                      &Wkv7,             &Rwkv7Output,   &Rwkv6TokenShift, &Rwkv6Mix,
-                      &Rwkv6Decay,       &Wkv6,          &Rwkv6Output};
+const RwkvOps kOps = {&LayerNorm,  &TokenShiftMix, &Activate,        &Rwkv7Prepare,
+                      &Wkv7,       &Rwkv7Output,   &Rwkv6TokenShift, &Rwkv6Mix,
+                      &Rwkv6Decay, &Wkv6,          &Rwkv6Output};
 
 }  // namespace rs::kernels::internal::RS_RWKV_LEVEL

@@ -20,8 +20,14 @@ struct RwkvOps {
   decltype(&rs::kernels::Rwkv6Output) rwkv6_output;
 };
 
-namespace avx512 { extern const RwkvOps kOps; }
-namespace avx2 { extern const RwkvOps kOps; }
-namespace scalar { extern const RwkvOps kOps; }
+namespace avx512 {
+extern const RwkvOps kOps;
+}
+namespace avx2 {
+extern const RwkvOps kOps;
+}
+namespace scalar {
+extern const RwkvOps kOps;
+}
 
 }  // namespace rs::kernels::internal

@@ -93,7 +93,8 @@ static inline V16 Tanh(V16 x) {
   const V16 t = Splat(1.0f) - Splat(2.0f) / (e + Splat(1.0f));
   const V16 x2 = ax * ax;
   const V16 series =
-      ax * (Splat(1.0f) + x2 * (Splat(-1.0f / 3) + x2 * (Splat(2.0f / 15) + x2 * Splat(-17.0f / 315))));
+      ax *
+      (Splat(1.0f) + x2 * (Splat(-1.0f / 3) + x2 * (Splat(2.0f / 15) + x2 * Splat(-17.0f / 315))));
   const V16 r = ax < Splat(0.0625f) ? series : t;
   return x < Splat(0.0f) ? -r : r;
 }

@@ -51,7 +51,8 @@ TEST_P(ModelPropertyTest, PrefillEqualsStepsBitwise) {
   int b = pool->Acquire().value();
   for (size_t t = 0; t < toks.size(); ++t) {
     std::vector<float> row = testing::RunAll(*model_, *pool, b, {toks[t]});
-    ASSERT_TRUE(SameBits(row.data(), &all[t * static_cast<size_t>(V)], static_cast<size_t>(V))) << "position " << t;
+    ASSERT_TRUE(SameBits(row.data(), &all[t * static_cast<size_t>(V)], static_cast<size_t>(V)))
+        << "position " << t;
   }
   EXPECT_TRUE(SameBits(pool->SlotData(a), pool->SlotData(b), pool->layout().floats_per_sequence));
 
@@ -59,9 +60,12 @@ TEST_P(ModelPropertyTest, PrefillEqualsStepsBitwise) {
   int c = pool->Acquire().value();
   size_t pos = 0;
   for (size_t n : {5, 1, 13, 18}) {
-    std::vector<int32_t> chunk(toks.begin() + static_cast<long>(pos), toks.begin() + static_cast<long>(pos + n));
+    std::vector<int32_t> chunk(toks.begin() + static_cast<long>(pos),
+                               toks.begin() + static_cast<long>(pos + n));
     std::vector<float> rows = testing::RunAll(*model_, *pool, c, chunk);
-    ASSERT_TRUE(SameBits(rows.data(), &all[pos * static_cast<size_t>(V)], n * static_cast<size_t>(V))) << "chunk at " << pos;
+    ASSERT_TRUE(
+        SameBits(rows.data(), &all[pos * static_cast<size_t>(V)], n * static_cast<size_t>(V)))
+        << "chunk at " << pos;
     pos += n;
   }
   EXPECT_TRUE(SameBits(pool->SlotData(a), pool->SlotData(c), pool->layout().floats_per_sequence));
@@ -71,7 +75,8 @@ TEST_P(ModelPropertyTest, BatchedEqualsUnbatchedBitwise) {
   const int64_t V = model_->spec().vocab_size;
   const std::vector<size_t> lens = {1, 9, 4, 1, 23};
   std::vector<std::vector<int32_t>> toks;
-  for (size_t i = 0; i < lens.size(); ++i) toks.push_back(Tokens(lens[i], 10 + static_cast<uint32_t>(i), 300));
+  for (size_t i = 0; i < lens.size(); ++i)
+    toks.push_back(Tokens(lens[i], 10 + static_cast<uint32_t>(i), 300));
 
   // Alone, each in its own pool.
   std::vector<std::vector<float>> alone;
@@ -82,7 +87,8 @@ TEST_P(ModelPropertyTest, BatchedEqualsUnbatchedBitwise) {
     // Warm the state with a few tokens first so states are non-zero.
     testing::RunAll(*model_, *pool, s, {1, 2, 3});
     alone.push_back(testing::RunAll(*model_, *pool, s, t));
-    alone_state.emplace_back(pool->SlotData(s), pool->SlotData(s) + pool->layout().floats_per_sequence);
+    alone_state.emplace_back(pool->SlotData(s),
+                             pool->SlotData(s) + pool->layout().floats_per_sequence);
   }
   // Together in one step, slots in a shuffled order.
   auto pool = model_->NewStatePool(8);
@@ -100,8 +106,10 @@ TEST_P(ModelPropertyTest, BatchedEqualsUnbatchedBitwise) {
   ASSERT_TRUE(model_->Forward(batch, *pool, &out).ok());
   for (size_t i = 0; i < toks.size(); ++i) {
     const float* rows = out.Row(out.row_offset[i]);
-    EXPECT_TRUE(SameBits(rows, alone[i].data(), lens[i] * static_cast<size_t>(V))) << "sequence " << i;
-    EXPECT_TRUE(SameBits(pool->SlotData(slots[static_cast<size_t>(use[i])]), alone_state[i].data(), alone_state[i].size()))
+    EXPECT_TRUE(SameBits(rows, alone[i].data(), lens[i] * static_cast<size_t>(V)))
+        << "sequence " << i;
+    EXPECT_TRUE(SameBits(pool->SlotData(slots[static_cast<size_t>(use[i])]), alone_state[i].data(),
+                         alone_state[i].size()))
         << "state of sequence " << i;
   }
 }
@@ -181,7 +189,8 @@ ModelCase MambaCase(DType dtype) {
 }
 
 ModelCase RwkvCase(int version, DType dtype) {
-  return {"rwkv" + std::to_string(version) + "_" + DTypeName(dtype), [version, dtype](const std::string& dir) {
+  return {"rwkv" + std::to_string(version) + "_" + DTypeName(dtype),
+          [version, dtype](const std::string& dir) {
             RandomRwkvOptions o = testing::OddRwkvShape(version);
             o.dtype = dtype;
             return WriteRandomRwkv(dir, o);
@@ -189,10 +198,11 @@ ModelCase RwkvCase(int version, DType dtype) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, ModelPropertyTest,
-                         ::testing::Values(MambaCase(DType::kF32), MambaCase(DType::kBF16), MambaCase(DType::kF16),
-                                           RwkvCase(7, DType::kF32), RwkvCase(7, DType::kBF16),
-                                           RwkvCase(7, DType::kF16), RwkvCase(6, DType::kF32),
-                                           RwkvCase(6, DType::kBF16), RwkvCase(6, DType::kF16)),
+                         ::testing::Values(MambaCase(DType::kF32), MambaCase(DType::kBF16),
+                                           MambaCase(DType::kF16), RwkvCase(7, DType::kF32),
+                                           RwkvCase(7, DType::kBF16), RwkvCase(7, DType::kF16),
+                                           RwkvCase(6, DType::kF32), RwkvCase(6, DType::kBF16),
+                                           RwkvCase(6, DType::kF16)),
                          [](const auto& info) { return info.param.name; });
 
 }  // namespace

@@ -36,7 +36,8 @@ double MaxDiff(const json::Value& golden, const float* ours, size_t n) {
   const auto& a = golden.AsArray();
   EXPECT_EQ(a.size(), n);
   double d = 0;
-  for (size_t i = 0; i < std::min(n, a.size()); ++i) d = std::max(d, std::fabs(a[i].AsDouble() - ours[i]));
+  for (size_t i = 0; i < std::min(n, a.size()); ++i)
+    d = std::max(d, std::fabs(a[i].AsDouble() - ours[i]));
   return d;
 }
 
@@ -62,7 +63,8 @@ TEST_P(RwkvParityTest, LogitsAndStateMatchReference) {
   EXPECT_EQ(model.spec().n_layer, dims.Find("n_layer")->AsInt());
 
   std::vector<int32_t> tokens;
-  for (const json::Value& t : golden.Find("tokens")->AsArray()) tokens.push_back(static_cast<int32_t>(t.AsInt()));
+  for (const json::Value& t : golden.Find("tokens")->AsArray())
+    tokens.push_back(static_cast<int32_t>(t.AsInt()));
   ASSERT_GE(tokens.size(), 16u);
   const int64_t V = golden.Find("vocab_size")->AsInt();
   ASSERT_EQ(model.spec().vocab_size, V);
@@ -75,7 +77,8 @@ TEST_P(RwkvParityTest, LogitsAndStateMatchReference) {
   ASSERT_EQ(rows.size(), tokens.size());
   double max_diff = 0;
   for (size_t t = 0; t < rows.size(); ++t) {
-    max_diff = std::max(max_diff, MaxDiff(rows[t], &logits[t * static_cast<size_t>(V)], static_cast<size_t>(V)));
+    max_diff = std::max(
+        max_diff, MaxDiff(rows[t], &logits[t * static_cast<size_t>(V)], static_cast<size_t>(V)));
   }
   EXPECT_LE(max_diff, kLogitTolerance) << GetParam().dir;
   RecordProperty("max_abs_logit_diff", std::to_string(max_diff));
@@ -89,9 +92,11 @@ TEST_P(RwkvParityTest, LogitsAndStateMatchReference) {
     const auto layer = static_cast<size_t>(part.layer);
     const float* p = st + part.offset_floats;
     if (part.name.ends_with(".att_shift")) {
-      shift_diff = std::max(shift_diff, MaxDiff(fs.Find("att_x_prev")->AsArray()[layer], p, part.n_floats));
+      shift_diff =
+          std::max(shift_diff, MaxDiff(fs.Find("att_x_prev")->AsArray()[layer], p, part.n_floats));
     } else if (part.name.ends_with(".ffn_shift")) {
-      shift_diff = std::max(shift_diff, MaxDiff(fs.Find("ffn_x_prev")->AsArray()[layer], p, part.n_floats));
+      shift_diff =
+          std::max(shift_diff, MaxDiff(fs.Find("ffn_x_prev")->AsArray()[layer], p, part.n_floats));
     } else {
       ASSERT_TRUE(part.name.ends_with(".wkv")) << part.name;
       const auto& heads = fs.Find("wkv")->AsArray()[layer].AsArray();
@@ -114,13 +119,14 @@ TEST_P(RwkvParityTest, LogitsAndStateMatchReference) {
   EXPECT_LE(wkv_diff, kStateTolerance);
 }
 
-INSTANTIATE_TEST_SUITE_P(Goldens, RwkvParityTest,
-                         ::testing::Values(Case{"v7_f32", "model.pth"}, Case{"v7_f32", "model.safetensors"},
-                                           Case{"v7_bf16", "model.pth"}, Case{"v6_f32", "model.pth"},
-                                           Case{"v6_bf16", "model.pth"}),
-                         [](const auto& info) {
-                           return info.param.dir + (info.param.file.ends_with(".pth") ? "_pth" : "_safetensors");
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Goldens, RwkvParityTest,
+    ::testing::Values(Case{"v7_f32", "model.pth"}, Case{"v7_f32", "model.safetensors"},
+                      Case{"v7_bf16", "model.pth"}, Case{"v6_f32", "model.pth"},
+                      Case{"v6_bf16", "model.pth"}),
+    [](const auto& info) {
+      return info.param.dir + (info.param.file.ends_with(".pth") ? "_pth" : "_safetensors");
+    });
 
 // The real, trained tiny RWKV-7 (byte vocabulary) against rwkv.cpp's logits
 // after the bytes `"in`.
@@ -133,12 +139,14 @@ TEST(Rwkv7RealWeightsTest, TinyModelMatchesRwkvCpp) {
   Model& model = **loaded;
   EXPECT_EQ(model.spec().arch, Arch::kRwkv7);
   std::vector<int32_t> tokens;
-  for (const json::Value& t : expected.Find("input_bytes")->AsArray()) tokens.push_back(static_cast<int32_t>(t.AsInt()));
+  for (const json::Value& t : expected.Find("input_bytes")->AsArray())
+    tokens.push_back(static_cast<int32_t>(t.AsInt()));
   auto pool = model.NewStatePool(1);
   std::vector<float> logits = testing::RunAll(model, *pool, pool->Acquire().value(), tokens);
   const int64_t V = model.spec().vocab_size;
   ASSERT_EQ(V, 256);
-  const double d = MaxDiff(*expected.Find("logits_after_last_token"), &logits[(tokens.size() - 1) * 256], 256);
+  const double d =
+      MaxDiff(*expected.Find("logits_after_last_token"), &logits[(tokens.size() - 1) * 256], 256);
   EXPECT_LE(d, 1e-5);
   RecordProperty("max_abs_logit_diff", std::to_string(d));
 }

@@ -68,7 +68,8 @@ class RwkvBadFiles : public ::testing::Test {
       std::erase_if(*ts, [&](const Tensor& t) { return t.name == tensor; });
     });
   }
-  StatusOr<std::unique_ptr<Model>> LoadReshaped(const std::string& tensor, std::vector<int64_t> shape) {
+  StatusOr<std::unique_ptr<Model>> LoadReshaped(const std::string& tensor,
+                                                std::vector<int64_t> shape) {
     return LoadEdited("rwkv-shape", [&](std::vector<Tensor>* ts) {
       for (Tensor& t : *ts) {
         if (t.name == tensor) {
@@ -103,7 +104,8 @@ TEST_F(Rwkv6BadFilesTest, MissingTensorIsNamed) {
         "blocks.2.ffn.receptance.weight", "blocks.1.ffn.time_maa_r"}) {
     auto m = LoadWithout(name);
     ASSERT_FALSE(m.ok()) << name;
-    EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument) << name << ": " << m.status().ToString();
+    EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument)
+        << name << ": " << m.status().ToString();
     EXPECT_NE(m.status().message().find(name), std::string::npos) << m.status().message();
   }
 }
@@ -114,19 +116,20 @@ TEST_F(Rwkv6BadFilesTest, WrongShapeIsNamed) {
     std::vector<int64_t> shape;
   };
   const std::vector<Bad> bad = {
-      {"blocks.1.att.time_faaaa", {32, 3}},           // (N, H) instead of (H, N)
-      {"blocks.0.att.time_maa_w2", {50, 96}},         // rank 2 instead of (5, Dm, C)
-      {"blocks.1.att.time_maa_w2", {10, 5, 96}},      // (Dm, 5, C)
-      {"blocks.2.att.time_maa_w1", {480, 10}},        // not (C, 5·Dm)
-      {"blocks.0.att.time_maa_w1", {96, 25, 2}},      // rank 3
-      {"blocks.1.att.time_decay_w1", {24, 96}},       // transposed
-      {"blocks.2.att.time_decay_w2", {96, 24}},       // transposed
-      {"blocks.1.att.gate.weight", {48, 192}},        // not C×C
+      {"blocks.1.att.time_faaaa", {32, 3}},       // (N, H) instead of (H, N)
+      {"blocks.0.att.time_maa_w2", {50, 96}},     // rank 2 instead of (5, Dm, C)
+      {"blocks.1.att.time_maa_w2", {10, 5, 96}},  // (Dm, 5, C)
+      {"blocks.2.att.time_maa_w1", {480, 10}},    // not (C, 5·Dm)
+      {"blocks.0.att.time_maa_w1", {96, 25, 2}},  // rank 3
+      {"blocks.1.att.time_decay_w1", {24, 96}},   // transposed
+      {"blocks.2.att.time_decay_w2", {96, 24}},   // transposed
+      {"blocks.1.att.gate.weight", {48, 192}},    // not C×C
   };
   for (const Bad& b : bad) {
     auto m = LoadReshaped(b.name, b.shape);
     ASSERT_FALSE(m.ok()) << b.name;
-    EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument) << b.name << ": " << m.status().ToString();
+    EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument)
+        << b.name << ": " << m.status().ToString();
     EXPECT_NE(m.status().message().find(b.name), std::string::npos) << m.status().message();
   }
 }
@@ -143,7 +146,8 @@ TEST_F(Rwkv6BadFilesTest, LoraRankNotAMultipleOfFive) {
   });
   ASSERT_FALSE(m.ok());
   EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(m.status().message().find("blocks.0.att.time_maa_w1"), std::string::npos) << m.status().message();
+  EXPECT_NE(m.status().message().find("blocks.0.att.time_maa_w1"), std::string::npos)
+      << m.status().message();
 }
 
 // ---- RWKV-7 ----------------------------------------------------------------
@@ -160,7 +164,8 @@ TEST(Rwkv7Test, SpecAndStateLayout) {
   EXPECT_EQ(s.vocab_size, 300);
   // Heads from r_k (3, 32); LoRA ranks from w1/a1/v1/g1; ffn from ffn.key.
   EXPECT_NE(s.details.find("n_head=3 head_size=32 ffn=200"), std::string::npos) << s.details;
-  EXPECT_NE(s.details.find("lora_w=12 lora_a=20 lora_v=8 lora_g=28"), std::string::npos) << s.details;
+  EXPECT_NE(s.details.find("lora_w=12 lora_a=20 lora_v=8 lora_g=28"), std::string::npos)
+      << s.details;
   ASSERT_EQ(s.state.parts.size(), 9u);
   size_t floats = 0;
   for (const StatePart& p : s.state.parts) floats += p.n_floats;
@@ -175,12 +180,14 @@ class Rwkv7BadFilesTest : public RwkvBadFiles {
 
 TEST_F(Rwkv7BadFilesTest, MissingTensorIsNamed) {
   for (const std::string name :
-       {"emb.weight", "head.weight", "blocks.0.ln0.weight", "ln_out.bias", "blocks.0.att.r_k", "blocks.1.att.k_a",
-        "blocks.2.att.w1", "blocks.1.att.a2", "blocks.1.att.v0", "blocks.2.att.v2", "blocks.0.att.g1",
-        "blocks.2.att.x_g", "blocks.1.att.ln_x.weight", "blocks.2.ffn.x_k", "blocks.1.ffn.value.weight"}) {
+       {"emb.weight", "head.weight", "blocks.0.ln0.weight", "ln_out.bias", "blocks.0.att.r_k",
+        "blocks.1.att.k_a", "blocks.2.att.w1", "blocks.1.att.a2", "blocks.1.att.v0",
+        "blocks.2.att.v2", "blocks.0.att.g1", "blocks.2.att.x_g", "blocks.1.att.ln_x.weight",
+        "blocks.2.ffn.x_k", "blocks.1.ffn.value.weight"}) {
     auto m = LoadWithout(name);
     ASSERT_FALSE(m.ok()) << name;
-    EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument) << name << ": " << m.status().ToString();
+    EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument)
+        << name << ": " << m.status().ToString();
     EXPECT_NE(m.status().message().find(name), std::string::npos) << m.status().message();
   }
 }
@@ -191,18 +198,19 @@ TEST_F(Rwkv7BadFilesTest, WrongShapeIsNamed) {
     std::vector<int64_t> shape;
   };
   const std::vector<Bad> bad = {
-      {"blocks.1.att.r_k", {32, 3}},            // (N, H) instead of (H, N)
-      {"blocks.0.att.w1", {12, 96}},            // transposed LoRA
-      {"blocks.1.att.a2", {96, 20}},            // transposed LoRA
-      {"blocks.2.att.v1", {96, 4, 2}},          // rank 3
-      {"blocks.1.att.key.weight", {48, 192}},   // not C×C
-      {"blocks.0.ffn.value.weight", {200, 96}}, // (F, C) instead of (C, F)
-      {"head.weight", {96, 300}},               // transposed head
+      {"blocks.1.att.r_k", {32, 3}},             // (N, H) instead of (H, N)
+      {"blocks.0.att.w1", {12, 96}},             // transposed LoRA
+      {"blocks.1.att.a2", {96, 20}},             // transposed LoRA
+      {"blocks.2.att.v1", {96, 4, 2}},           // rank 3
+      {"blocks.1.att.key.weight", {48, 192}},    // not C×C
+      {"blocks.0.ffn.value.weight", {200, 96}},  // (F, C) instead of (C, F)
+      {"head.weight", {96, 300}},                // transposed head
   };
   for (const Bad& b : bad) {
     auto m = LoadReshaped(b.name, b.shape);
     ASSERT_FALSE(m.ok()) << b.name;
-    EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument) << b.name << ": " << m.status().ToString();
+    EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument)
+        << b.name << ": " << m.status().ToString();
     EXPECT_NE(m.status().message().find(b.name), std::string::npos) << m.status().message();
   }
 }
@@ -216,7 +224,8 @@ TEST_F(Rwkv7BadFilesTest, UnsupportedRwkvVersionIsSaidSo) {
   });
   ASSERT_FALSE(m.ok());
   EXPECT_EQ(m.status().code(), StatusCode::kUnimplemented);
-  EXPECT_NE(m.status().message().find("unsupported RWKV version"), std::string::npos) << m.status().message();
+  EXPECT_NE(m.status().message().find("unsupported RWKV version"), std::string::npos)
+      << m.status().message();
 }
 
 TEST_F(Rwkv7BadFilesTest, HeadSizeThatIsNotAMultipleOf16IsRefused) {

@@ -28,7 +28,9 @@ TEST_P(RwkvOpsTest, ActivationsMatchDoublePrecision) {
   // Values over the whole useful range, saturating ends, tiny and exact zeros.
   std::vector<float> x;
   for (int i = -4000; i <= 4000; ++i) x.push_back(static_cast<float>(i) * 0.01f);
-  for (float v : {-100.0f, -88.0f, -50.0f, 1e-6f, -1e-6f, 1e-30f, 0.0f, -0.0f, 50.0f, 88.0f, 100.0f}) x.push_back(v);
+  for (float v :
+       {-100.0f, -88.0f, -50.0f, 1e-6f, -1e-6f, 1e-30f, 0.0f, -0.0f, 50.0f, 88.0f, 100.0f})
+    x.push_back(v);
   const auto n = static_cast<int64_t>(x.size());
   std::vector<float> s = x, t = x, r = x;
   Activate(Activation::kSigmoid, s.data(), 1, n, n);
@@ -60,7 +62,8 @@ TEST_P(RwkvOpsTest, LayerNormAndTokenShiftMatchFormula) {
   RS_REQUIRE_LEVEL(level);
   for (int64_t C : {16, 37, 768}) {
     const int64_t M = 5, ld = C + 3;
-    std::vector<float> x = RandomVector(M * ld, 1, -2.0f, 3.0f), w = RandomVector(C, 2), b = RandomVector(C, 3);
+    std::vector<float> x = RandomVector(M * ld, 1, -2.0f, 3.0f), w = RandomVector(C, 2),
+                       b = RandomVector(C, 3);
     std::vector<float> y(M * ld, 9.0f);
     LayerNorm(x.data(), M, C, ld, w.data(), b.data(), 1e-5f, y.data(), ld);
     for (int64_t m = 0; m < M; ++m) {
@@ -95,8 +98,9 @@ TEST_P(RwkvOpsTest, LayerNormAndTokenShiftMatchFormula) {
 }
 
 // The RWKV-7 WKV recurrence in double precision, state [h][key][value].
-void Wkv7Reference(int64_t T, int64_t H, int64_t N, const std::vector<float>& r, const std::vector<float>& w,
-                   const std::vector<float>& k, const std::vector<float>& v, const std::vector<float>& a,
+void Wkv7Reference(int64_t T, int64_t H, int64_t N, const std::vector<float>& r,
+                   const std::vector<float>& w, const std::vector<float>& k,
+                   const std::vector<float>& v, const std::vector<float>& a,
                    const std::vector<float>& b, std::vector<double>* S, std::vector<double>* y) {
   const int64_t C = H * N;
   y->assign(static_cast<size_t>(T * C), 0.0);
@@ -110,7 +114,8 @@ void Wkv7Reference(int64_t T, int64_t H, int64_t N, const std::vector<float>& r,
       }
       for (int64_t j = 0; j < N; ++j) {
         for (int64_t i = 0; i < N; ++i) {
-          s[j * N + i] = s[j * N + i] * w[o + j] + sa[i] * b[o + j] + static_cast<double>(v[o + i]) * k[o + j];
+          s[j * N + i] =
+              s[j * N + i] * w[o + j] + sa[i] * b[o + j] + static_cast<double>(v[o + i]) * k[o + j];
           (*y)[o + i] += s[j * N + i] * r[o + j];
         }
       }
@@ -122,7 +127,8 @@ TEST_P(RwkvOpsTest, Wkv7MatchesRecurrenceAndIsChunkInvariant) {
   ScopedCpuLevel level(GetParam());
   RS_REQUIRE_LEVEL(level);
   const int64_t T = 13, H = 3, N = 32, C = H * N;
-  std::vector<float> r = RandomVector(T * C, 1), k = RandomVector(T * C, 2), v = RandomVector(T * C, 3);
+  std::vector<float> r = RandomVector(T * C, 1), k = RandomVector(T * C, 2),
+                     v = RandomVector(T * C, 3);
   std::vector<float> w = RandomVector(T * C, 4, 0.5f, 1.0f);
   // a = -kk, b = kk * a_gate with kk a unit vector per head, as the model feeds it.
   std::vector<float> a(T * C), b(T * C);
@@ -144,9 +150,12 @@ TEST_P(RwkvOpsTest, Wkv7MatchesRecurrenceAndIsChunkInvariant) {
   Wkv7Reference(T, H, N, r, w, k, v, a, b, &S, &y_ref);
 
   std::vector<float> state = s0, y(T * C);
-  Wkv7(T, N, r.data(), w.data(), k.data(), v.data(), a.data(), b.data(), C, state.data(), y.data(), C, 0, H);
-  for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], y_ref[i], 1e-4 * (1 + std::fabs(y_ref[i]))) << i;
-  for (size_t i = 0; i < state.size(); ++i) ASSERT_NEAR(state[i], S[i], 1e-4 * (1 + std::fabs(S[i]))) << i;
+  Wkv7(T, N, r.data(), w.data(), k.data(), v.data(), a.data(), b.data(), C, state.data(), y.data(),
+       C, 0, H);
+  for (size_t i = 0; i < y.size(); ++i)
+    ASSERT_NEAR(y[i], y_ref[i], 1e-4 * (1 + std::fabs(y_ref[i]))) << i;
+  for (size_t i = 0; i < state.size(); ++i)
+    ASSERT_NEAR(state[i], S[i], 1e-4 * (1 + std::fabs(S[i]))) << i;
 
   // Chunks of 1, 5 and 7 tokens, heads split 1 + 2: bitwise the same.
   std::vector<float> state2 = s0, y2(T * C);
