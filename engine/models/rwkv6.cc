@@ -157,12 +157,14 @@ void Rwkv6Model::TimeMix(int64_t layer, const Step& step, const float* x, float*
   });
 
   const auto col = [&](Mix j) { return mix_.data() + j * C; };
-  kernels::Gemm(col(kR), M, ldm, A.receptance, nullptr, r_.data(), C, pool);
-  kernels::Gemm(col(kK), M, ldm, A.key, nullptr, k_.data(), C, pool);
-  kernels::Gemm(col(kV), M, ldm, A.value, nullptr, v_.data(), C, pool);
-  kernels::Gemm(col(kG), M, ldm, A.gate, nullptr, g_.data(), C, pool);
-  // w = exp(-exp(time_decay + tanh(xw·decay_w1)·decay_w2)).
-  kernels::Gemm(col(kW), M, ldm, A.decay_w1, nullptr, lora_.data(), Dd_, pool);
+  // r, k, v, gate and the decay LoRA's down-projection in one parallel
+  // region; then w = exp(-exp(time_decay + tanh(xw·decay_w1)·decay_w2)).
+  const kernels::GemmJob jobs[] = {{col(kR), M, ldm, &A.receptance, nullptr, r_.data(), C},
+                                   {col(kK), M, ldm, &A.key, nullptr, k_.data(), C},
+                                   {col(kV), M, ldm, &A.value, nullptr, v_.data(), C},
+                                   {col(kG), M, ldm, &A.gate, nullptr, g_.data(), C},
+                                   {col(kW), M, ldm, &A.decay_w1, nullptr, lora_.data(), Dd_}};
+  kernels::GemmMany(jobs, pool);
   ForRows(M, [&](int64_t m0, int64_t m1) {
     kernels::Activate(kernels::Activation::kTanh, &lora_[static_cast<size_t>(m0 * Dd_)], m1 - m0,
                       Dd_, Dd_);

@@ -109,7 +109,7 @@ void Rwkv7Model::EnsureTimeMixScratch(int64_t rows) {
   const auto n = static_cast<size_t>(rows * C_);
   mix_.resize(n * kNumMix);
   for (std::vector<float>* b : {&r_, &w_, &k_, &v_, &a_, &vg_, &g_, &v_first_, &y_}) b->resize(n);
-  lora_.resize(static_cast<size_t>(rows * std::max({Dw_, Da_, Dv_, Dg_})));
+  lora_.resize(static_cast<size_t>(rows * (Dw_ + Da_ + Dv_ + Dg_)));
 }
 
 void Rwkv7Model::TimeMix(int64_t layer, const Step& step, const float* x, float* out) {
@@ -125,25 +125,33 @@ void Rwkv7Model::TimeMix(int64_t layer, const Step& step, const float* x, float*
   }
   const auto col = [&](Mix j) { return mix_.data() + j * C; };
   kernels::ThreadPool* pool = &pool_;
-  kernels::Gemm(col(kR), M, ldm, A.receptance, nullptr, r_.data(), C, pool);
-  kernels::Gemm(col(kK), M, ldm, A.key, nullptr, k_.data(), C, pool);
-  kernels::Gemm(col(kV), M, ldm, A.value, nullptr, v_.data(), C, pool);
-  // LoRAs: w = tanh(xw·w1)·w2; a = (xa·a1)·a2; vg = (xv·v1)·v2; g = sigmoid(xg·g1)·g2.
-  const auto lora = [&](Mix j, const WeightMatrix& down, const KMajorMatrix& up,
-                        kernels::Activation act, bool activate, std::vector<float>& dst) {
-    kernels::Gemm(col(j), M, ldm, down, nullptr, lora_.data(), down.n, pool);
-    if (activate) {
-      ForRows(M, [&](int64_t m0, int64_t m1) {
-        kernels::Activate(act, &lora_[static_cast<size_t>(m0 * down.n)], m1 - m0, down.n, down.n);
-      });
-    }
-    kernels::GemmKMajor(lora_.data(), M, down.n, up.data.data(), up.k, up.n, nullptr, dst.data(), C,
-                        pool);
+  // One parallel region for r, k, v and the four LoRA down-projections
+  // (each into its own slice of lora_, rows of Dw + Da + Dv + Dg), then
+  // w = tanh(xw·w1)·w2; a = (xa·a1)·a2; vg = (xv·v1)·v2; g = sigmoid(xg·g1)·g2.
+  const int64_t ldl = Dw_ + Da_ + Dv_ + Dg_;
+  float* lw = lora_.data();
+  float* la = lw + Dw_;
+  float* lv = la + Da_;
+  float* lg = lv + Dv_;
+  std::vector<kernels::GemmJob> jobs = {{col(kR), M, ldm, &A.receptance, nullptr, r_.data(), C},
+                                        {col(kK), M, ldm, &A.key, nullptr, k_.data(), C},
+                                        {col(kV), M, ldm, &A.value, nullptr, v_.data(), C},
+                                        {col(kW), M, ldm, &A.w1, nullptr, lw, ldl},
+                                        {col(kA), M, ldm, &A.a1, nullptr, la, ldl},
+                                        {col(kG), M, ldm, &A.g1, nullptr, lg, ldl}};
+  if (layer > 0) jobs.push_back({col(kV), M, ldm, &A.v1, nullptr, lv, ldl});
+  kernels::GemmMany(jobs, pool);
+  ForRows(M, [&](int64_t m0, int64_t m1) {
+    kernels::Activate(kernels::Activation::kTanh, lw + m0 * ldl, m1 - m0, Dw_, ldl);
+    kernels::Activate(kernels::Activation::kSigmoid, lg + m0 * ldl, m1 - m0, Dg_, ldl);
+  });
+  const auto up = [&](const float* in, const KMajorMatrix& m, std::vector<float>& dst) {
+    kernels::GemmKMajor(in, M, ldl, m.data.data(), m.k, m.n, nullptr, dst.data(), C, pool);
   };
-  lora(kW, A.w1, A.w2, kernels::Activation::kTanh, true, w_);
-  lora(kA, A.a1, A.a2, kernels::Activation::kTanh, false, a_);
-  if (layer > 0) lora(kV, A.v1, A.v2, kernels::Activation::kTanh, false, vg_);
-  lora(kG, A.g1, A.g2, kernels::Activation::kSigmoid, true, g_);
+  up(lw, A.w2, w_);
+  up(la, A.a2, a_);
+  if (layer > 0) up(lv, A.v2, vg_);
+  up(lg, A.g2, g_);
 
   ForRows(M, [&](int64_t m0, int64_t m1) {
     const size_t o = static_cast<size_t>(m0 * C);

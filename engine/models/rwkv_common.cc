@@ -153,15 +153,17 @@ void RwkvModel::ChannelMix(const Block& b, const Step& step, const float* x, flo
                            2 * C_);
   }
   const int64_t M = step.M;
-  kernels::Gemm(ffn_mix_.data(), M, 2 * C_, b.ffn_key, nullptr, ffn_k_.data(), ffn_ld_, &pool_);
+  // key (and RWKV-6's receptance) in one parallel region.
+  const kernels::GemmJob jobs[] = {
+      {ffn_mix_.data(), M, 2 * C_, &b.ffn_key, nullptr, ffn_k_.data(), ffn_ld_},
+      {ffn_mix_.data() + C_, M, 2 * C_, &b.ffn_receptance, nullptr, ffn_r_.data(), C_}};
+  kernels::GemmMany(std::span<const kernels::GemmJob>(jobs, gated ? 2 : 1), &pool_);
   ForRows(M, [&](int64_t m0, int64_t m1) {
     kernels::Activate(kernels::Activation::kReluSquare, &ffn_k_[static_cast<size_t>(m0 * ffn_ld_)],
                       m1 - m0, F_, ffn_ld_);
   });
   kernels::Gemm(ffn_k_.data(), M, ffn_ld_, b.ffn_value, nullptr, out, C_, &pool_);
   if (gated) {
-    kernels::Gemm(ffn_mix_.data() + C_, M, 2 * C_, b.ffn_receptance, nullptr, ffn_r_.data(), C_,
-                  &pool_);
     ForRows(M, [&](int64_t m0, int64_t m1) {
       kernels::Activate(kernels::Activation::kSigmoid, &ffn_r_[static_cast<size_t>(m0 * C_)],
                         m1 - m0, C_, C_);

@@ -96,34 +96,71 @@ constexpr int64_t kMAlign = 4;
 
 }  // namespace
 
-void Gemm(const float* x, int64_t M, int64_t ldx, const WeightMatrix& w, const float* bias,
-          float* y, int64_t ldy, ThreadPool* pool) {
-  const int64_t N = w.n, K = w.k;
-  if (M <= 0 || N <= 0) return;
-  const internal::GemmBlockFn block = SelectBlockFn();
-  const int threads = pool != nullptr ? pool->size() : 1;
-  const int64_t macs = M * N * std::max<int64_t>(K, 1);
-  if (threads == 1 || macs < kMinParallelMacs) {
-    block(x, ldx, 0, M, w, 0, N, bias, y, ldy);
-    return;
-  }
-  // Split N first (each thread streams its own part of W); split M as well
-  // when N alone does not give every thread work. Large problems get a few
-  // tasks per thread so a descheduled thread does not stall the region.
+namespace {
+
+// How Gemm splits one product: nt ranges of N times mt ranges of M (1 x 1:
+// run inline). Split N first (each thread streams its own part of W); split
+// M as well when N alone does not give every thread work. Large problems get
+// a few tasks per thread so a descheduled thread does not stall the region.
+struct Split {
+  int64_t nt = 1, mt = 1;
+};
+
+Split PlanSplit(const GemmJob& j, int threads) {
+  const int64_t N = j.w->n, M = j.M;
+  const int64_t macs = M * N * std::max<int64_t>(j.w->k, 1);
+  if (threads == 1 || macs < kMinParallelMacs) return {};
   const int64_t n_units = (N + kNAlign - 1) / kNAlign;
   const int64_t m_units = (M + kMAlign - 1) / kMAlign;
-  int64_t nt = std::min<int64_t>(n_units, macs >= (int64_t{1} << 24) ? 4 * threads : threads);
-  int64_t mt = 1;
-  if (nt < threads) mt = std::min<int64_t>(m_units, (threads + nt - 1) / nt);
-  if (nt * mt <= 1) {
-    block(x, ldx, 0, M, w, 0, N, bias, y, ldy);
+  Split s;
+  s.nt = std::min<int64_t>(n_units, macs >= (int64_t{1} << 24) ? 4 * threads : threads);
+  if (s.nt < threads) s.mt = std::min<int64_t>(m_units, (threads + s.nt - 1) / s.nt);
+  return s;
+}
+
+void RunTask(internal::GemmBlockFn block, const GemmJob& j, const Split& s, int64_t task) {
+  long n0, n1, m0, m1;
+  SplitRange(j.w->n, static_cast<int>(s.nt), static_cast<int>(task % s.nt), kNAlign, &n0, &n1);
+  SplitRange(j.M, static_cast<int>(s.mt), static_cast<int>(task / s.nt), kMAlign, &m0, &m1);
+  if (n0 < n1 && m0 < m1) block(j.x, j.ldx, m0, m1, *j.w, n0, n1, j.bias, j.y, j.ldy);
+}
+
+}  // namespace
+
+void Gemm(const float* x, int64_t M, int64_t ldx, const WeightMatrix& w, const float* bias,
+          float* y, int64_t ldy, ThreadPool* pool) {
+  const GemmJob job{x, M, ldx, &w, bias, y, ldy};
+  GemmMany(std::span<const GemmJob>(&job, 1), pool);
+}
+
+void GemmMany(std::span<const GemmJob> jobs, ThreadPool* pool) {
+  const internal::GemmBlockFn block = SelectBlockFn();
+  const int threads = pool != nullptr ? pool->size() : 1;
+  // Every job's tasks, numbered consecutively; one parallel region for all.
+  Split splits[8];
+  int64_t first[9] = {0};
+  const size_t n = jobs.size();
+  if (n > 8) {
+    for (size_t i = 0; i < n; i += 8) GemmMany(jobs.subspan(i, std::min<size_t>(8, n - i)), pool);
     return;
   }
-  pool->ParallelFor(static_cast<int>(nt * mt), [&](int task) {
-    long n0, n1, m0, m1;
-    SplitRange(N, static_cast<int>(nt), static_cast<int>(task % nt), kNAlign, &n0, &n1);
-    SplitRange(M, static_cast<int>(mt), static_cast<int>(task / nt), kMAlign, &m0, &m1);
-    if (n0 < n1 && m0 < m1) block(x, ldx, m0, m1, w, n0, n1, bias, y, ldy);
+  for (size_t i = 0; i < n; ++i) {
+    const GemmJob& j = jobs[i];
+    splits[i] = j.M > 0 && j.w->n > 0 ? PlanSplit(j, threads) : Split{0, 0};
+    first[i + 1] = first[i] + splits[i].nt * splits[i].mt;
+  }
+  const int64_t total = first[n];
+  if (total == 0) return;
+  if (threads == 1 || total == 1) {
+    for (size_t i = 0; i < n; ++i) {
+      for (int64_t t = 0; t < splits[i].nt * splits[i].mt; ++t) RunTask(block, jobs[i], splits[i], t);
+    }
+    return;
+  }
+  pool->ParallelFor(static_cast<int>(total), [&](int task) {
+    size_t i = 0;
+    while (task >= first[i + 1]) ++i;
+    RunTask(block, jobs[i], splits[i], task - first[i]);
   });
 }
 

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "kernels/cpu/thread_pool.h"
 
@@ -40,6 +41,20 @@ void Gemm(const float* x, int64_t M, int64_t ldx, const WeightMatrix& w,
 // to the same L1 sets, so the micro-kernel's x rows evict each other (K=3072:
 // 140 -> 180 GFLOP/s with the padded stride, 2 threads, M=512).
 inline int64_t ActivationStride(int64_t k) { return (k * 4) % 4096 == 0 ? k + 16 : k; }
+
+// Several independent products (e.g. the r, k and v projections of a layer)
+// in one parallel region: each job is split exactly as Gemm would split it,
+// so results equal separate Gemm calls bitwise; only the barriers between
+// them go. REQUIRES: no job's y overlaps another job's x or y.
+struct GemmJob {
+  const float* x;
+  int64_t M, ldx;
+  const WeightMatrix* w;
+  const float* bias;
+  float* y;
+  int64_t ldy;
+};
+void GemmMany(std::span<const GemmJob> jobs, ThreadPool* pool);
 
 // Plain reference (llm.c style): the same result up to reduction order.
 void GemmReference(const float* x, int64_t M, int64_t ldx, const WeightMatrix& w,

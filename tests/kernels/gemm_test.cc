@@ -231,6 +231,44 @@ TEST_P(GemmLevelTest, F16WideningIsExactForEveryHalf) {
   }
 }
 
+TEST_P(GemmLevelTest, GemmManyEqualsSeparateCallsBitwise) {
+  ScopedCpuLevel level(GetParam());
+  RS_REQUIRE_LEVEL(level);
+  ThreadPool pool(2);
+  // Jobs of every size class: tiny (run inline), split over N, split over M,
+  // mixed dtypes; more than 8 jobs (GemmMany groups them).
+  struct Shape {
+    int64_t m, n, k;
+    WeightType type;
+  };
+  const std::vector<Shape> shapes = {{16, 768, 768, WeightType::kF32}, {1, 3, 5, WeightType::kF32},
+                                     {16, 64, 768, WeightType::kBF16}, {70, 99, 129, WeightType::kF16},
+                                     {3, 500, 300, WeightType::kF32},  {16, 20, 768, WeightType::kF32},
+                                     {9, 61, 64, WeightType::kBF16},   {1, 1000, 256, WeightType::kF32},
+                                     {33, 12, 40, WeightType::kF32},   {4, 128, 96, WeightType::kF16}};
+  std::vector<TestWeights> ws;
+  std::vector<std::vector<float>> xs, ys, want;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const Shape& s = shapes[i];
+    ws.emplace_back(s.type, s.n, s.k, 20 + static_cast<uint32_t>(i));
+    xs.push_back(RandomVector(s.m * s.k, 40 + static_cast<uint32_t>(i)));
+    ys.emplace_back(s.m * s.n, -1.0f);
+    want.emplace_back(s.m * s.n, -2.0f);
+  }
+  std::vector<WeightMatrix> mats;
+  for (const TestWeights& w : ws) mats.push_back(w.matrix());
+  std::vector<GemmJob> jobs;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const Shape& s = shapes[i];
+    jobs.push_back({xs[i].data(), s.m, s.k, &mats[i], nullptr, ys[i].data(), s.n});
+    Gemm(xs[i].data(), s.m, s.k, mats[i], nullptr, want[i].data(), s.n, &pool);
+  }
+  GemmMany(jobs, &pool);
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    ASSERT_EQ(FirstDifference(ys[i].data(), want[i].data(), ys[i].size()), -1) << "job " << i;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Levels, GemmLevelTest, ::testing::ValuesIn(testing::AllLevels()),
                          [](const auto& info) { return info.param; });
 
