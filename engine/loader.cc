@@ -60,6 +60,49 @@ StatusOr<std::unique_ptr<io::TensorStore>> OpenFolder(const fs::path& dir) {
 
 }  // namespace
 
+StatusOr<std::unique_ptr<Model>> LoadModelFromStore(std::unique_ptr<io::TensorStore> store,
+                                                    const json::Value* config, const LoadOptions& options) {
+  // Architecture: config.json first (model_type / ssm_cfg.layer), then names.
+  std::string model_type;
+  if (config != nullptr) {
+    if (const json::Value* mt = config->Find("model_type"); mt && mt->is_string()) model_type = mt->AsString();
+    if (const json::Value* ssm = config->Find("ssm_cfg"); ssm && ssm->is_object()) {
+      if (const json::Value* layer = ssm->Find("layer"); layer && layer->is_string()) {
+        model_type = layer->AsString() == "Mamba2" ? "mamba2" : layer->AsString() == "Mamba1" ? "mamba" : layer->AsString();
+      } else if (model_type.empty()) {
+        model_type = "mamba";
+      }
+    }
+  }
+  const bool has_mamba1 = store->Find("backbone.layers.0.mixer.x_proj.weight") != nullptr;
+  const bool has_mamba2 = store->Find("backbone.layers.0.mixer.A_log") != nullptr &&
+                          store->Find("backbone.layers.0.mixer.norm.weight") != nullptr;
+  const bool has_rwkv7 = store->Find("blocks.0.att.k_k") != nullptr;
+  const bool has_rwkv6 = store->Find("blocks.0.att.time_maa_x") != nullptr;
+
+  if ((model_type.empty() || model_type == "mamba") && has_mamba1) {
+    return LoadMamba1(std::move(store), config, options);
+  }
+  if (model_type == "mamba2" || has_mamba2) return UnimplementedError("Mamba-2 models are not supported yet");
+  if (has_rwkv7) {
+    return LoadRwkv7(std::move(store), options);
+  }
+  if (has_rwkv6) {
+    return LoadRwkv6(std::move(store), options);
+  }
+  if (store->Find("emb.weight") != nullptr && store->Find("blocks.0.ln1.weight") != nullptr) {
+    return UnimplementedError(
+        "unsupported RWKV version (neither RWKV-7's att.k_k nor RWKV-6's "
+                              "att.time_maa_x; RWKV-4/5 are not served)");
+  }
+  if (!model_type.empty() && model_type != "mamba") {
+    return UnimplementedError("unknown architecture \"" + model_type + "\"");
+  }
+  std::string first = store->tensors().empty() ? "(no tensors)" : store->tensors()[0].name;
+  return UnimplementedError("unknown architecture (no Mamba or RWKV tensor names; first tensor: " +
+                            first + ")");
+}
+
 StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& path, const LoadOptions& options) {
   const fs::path p(path);
   std::error_code ec;
@@ -81,51 +124,9 @@ StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& path, const LoadOp
     have_config = true;
   }
 
-  // Architecture: config.json first (model_type / ssm_cfg.layer), then names.
-  std::string model_type;
-  if (have_config) {
-    if (const json::Value* mt = config.Find("model_type"); mt && mt->is_string()) model_type = mt->AsString();
-    if (const json::Value* ssm = config.Find("ssm_cfg"); ssm && ssm->is_object()) {
-      if (const json::Value* layer = ssm->Find("layer"); layer && layer->is_string()) {
-        model_type = layer->AsString() == "Mamba2" ? "mamba2" : layer->AsString() == "Mamba1" ? "mamba" : layer->AsString();
-      } else if (model_type.empty()) {
-        model_type = "mamba";
-      }
-    }
-  }
-  const bool has_mamba1 = store->Find("backbone.layers.0.mixer.x_proj.weight") != nullptr;
-  const bool has_mamba2 = store->Find("backbone.layers.0.mixer.A_log") != nullptr &&
-                          store->Find("backbone.layers.0.mixer.norm.weight") != nullptr;
-  const bool has_rwkv7 = store->Find("blocks.0.att.k_k") != nullptr;
-  const bool has_rwkv6 = store->Find("blocks.0.att.time_maa_x") != nullptr;
-
-  if ((model_type.empty() || model_type == "mamba") && has_mamba1) {
-    auto model = LoadMamba1(std::move(store), have_config ? &config : nullptr, options);
-    if (!model.ok()) return model.status().WithPrefix(path);
-    return model;
-  }
-  if (model_type == "mamba2" || has_mamba2) return UnimplementedError(path + ": Mamba-2 models are not supported yet");
-  if (has_rwkv7) {
-    auto model = LoadRwkv7(std::move(store), options);
-    if (!model.ok()) return model.status().WithPrefix(path);
-    return model;
-  }
-  if (has_rwkv6) {
-    auto model = LoadRwkv6(std::move(store), options);
-    if (!model.ok()) return model.status().WithPrefix(path);
-    return model;
-  }
-  if (store->Find("emb.weight") != nullptr && store->Find("blocks.0.ln1.weight") != nullptr) {
-    return UnimplementedError(path +
-                              ": unsupported RWKV version (neither RWKV-7's att.k_k nor RWKV-6's "
-                              "att.time_maa_x; RWKV-4/5 are not served)");
-  }
-  if (!model_type.empty() && model_type != "mamba") {
-    return UnimplementedError(path + ": unknown architecture \"" + model_type + "\"");
-  }
-  std::string first = store->tensors().empty() ? "(no tensors)" : store->tensors()[0].name;
-  return UnimplementedError(path + ": unknown architecture (no Mamba or RWKV tensor names; first tensor: " +
-                            first + ")");
+  auto model = LoadModelFromStore(std::move(store), have_config ? &config : nullptr, options);
+  if (!model.ok()) return model.status().WithPrefix(path);
+  return model;
 }
 
 }  // namespace rs::engine

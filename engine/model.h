@@ -24,7 +24,15 @@
 #include "engine/state.h"
 #include "engine/util/status.h"
 
+namespace rs::json {
+class Value;
+}  // namespace rs::json
+
 namespace rs::engine {
+
+namespace io {
+class TensorStore;
+}  // namespace io
 
 enum class Arch { kMamba1, kMamba2, kRwkv6, kRwkv7 };
 const char* ArchName(Arch arch);
@@ -93,5 +101,11 @@ struct LoadOptions {
 // Errors are one clear line: NOT_FOUND, DATA_LOSS (corrupt files),
 // INVALID_ARGUMENT (wrong shapes), UNIMPLEMENTED (unknown architecture/dtype).
 StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& path, const LoadOptions& options = {});
+
+// The same from tensors already opened (and config.json's contents, or null):
+// detects the architecture and builds the model. Errors as LoadModel, without
+// the path prefix.
+StatusOr<std::unique_ptr<Model>> LoadModelFromStore(std::unique_ptr<io::TensorStore> store,
+                                                    const json::Value* config, const LoadOptions& options = {});
 
 }  // namespace rs::engine

@@ -6,6 +6,10 @@
 
 #include "kernels/cpu/gemm.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 namespace rs::kernels {
 namespace {
 
@@ -16,8 +20,10 @@ CpuLevel Detect() {
       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
     return CpuLevel::kAvx512;
   }
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-      __builtin_cpu_supports("f16c")) {
+  // F16C through cpuid: clang 14's __builtin_cpu_supports does not know it.
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & (1u << 29)) != 0;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c) {
     return CpuLevel::kAvx2;
   }
 #endif
