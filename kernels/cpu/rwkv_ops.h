@@ -8,6 +8,9 @@
 // T tokens equals T one-token calls bitwise. Results depend only on inputs
 // and the CPU dispatch level (AVX-512 / AVX2 / scalar; see cpu_level.h).
 //
+// The WKV recurrences use fused multiply-adds where the level has FMA; the
+// other ops plain IEEE multiply and add.
+//
 // Thread-safety: reentrant; single-threaded (callers split rows or heads).
 #pragma once
 

@@ -162,6 +162,11 @@ void Rwkv7Prepare(int64_t M, int64_t H, int64_t N, int64_t ld, float* w, const f
   }
 }
 
+// The recurrences contract their multiply-adds into FMAs in the levels that
+// have them (deterministic for a build: every token runs this same code).
+// rwkv_ops_bench, T = 512, one thread: 7.3 -> 5.5 us per token.
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=fast")
 void Wkv7(int64_t T, int64_t N, const float* r, const float* w, const float* k, const float* v,
           const float* a, const float* b, int64_t ld, float* state, float* y, int64_t ldy,
           int64_t h0, int64_t h1) {
@@ -201,6 +206,7 @@ void Wkv7(int64_t T, int64_t N, const float* r, const float* w, const float* k, 
     }
   }
 }
+#pragma GCC pop_options
 
 void Rwkv7Output(int64_t M, int64_t H, int64_t N, float* y, int64_t ldy, const float* r,
                  const float* k, const float* v, int64_t ld, const float* r_k, const float* g,
@@ -275,6 +281,8 @@ void Rwkv6Decay(int64_t M, int64_t C, float* w, int64_t ld, const float* time_de
   }
 }
 
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=fast")
 void Wkv6(int64_t T, int64_t N, const float* r, const float* w, const float* k, const float* v,
           int64_t ld, const float* u, float* state, float* y, int64_t ldy, int64_t h0, int64_t h1) {
   const int64_t nv = N / 16;
@@ -308,6 +316,7 @@ void Wkv6(int64_t T, int64_t N, const float* r, const float* w, const float* k, 
     }
   }
 }
+#pragma GCC pop_options
 
 void Rwkv6Output(int64_t M, int64_t H, int64_t N, float* y, int64_t ldy, const float* g,
                  int64_t ldg, const float* ln_w, const float* ln_b, float eps) {
