@@ -15,7 +15,8 @@ void WidenWeights(const WeightMatrix& w, int64_t row, int64_t col, int64_t count
   const int64_t offset = row * w.k + col;
   switch (w.type) {
     case WeightType::kF32:
-      std::memcpy(out, static_cast<const float*>(w.data) + offset, count * sizeof(float));
+      // count == 0 may come with null data (K = 0): memcpy must not see it.
+      if (count > 0) std::memcpy(out, static_cast<const float*>(w.data) + offset, count * sizeof(float));
       return;
     case WeightType::kF16: {
       const auto* p = static_cast<const unsigned char*>(w.data) + offset * 2;

@@ -145,7 +145,8 @@ TEST(CliTest, RwkvWorldModelWithWorldTokenizer) {
   CliRun ids = Recurrent("tokenize --tokenizer " + kWorldVocab + " --text " + prompt);
   ASSERT_EQ(ids.exit_code, 0) << ids.err;
   std::string list;
-  for (const json::Value& id : ParseOut(ids).Find("ids")->AsArray()) {
+  const json::Value parsed = ParseOut(ids);  // outlives the loop (C++20 range-for)
+  for (const json::Value& id : parsed.Find("ids")->AsArray()) {
     if (!list.empty()) list += ',';
     list += std::to_string(id.AsInt());
   }
