@@ -192,9 +192,7 @@ void Rwkv6Model::TimeMix(int64_t layer, const Step& step, const float* x, float*
 
 StatusOr<std::unique_ptr<Model>> LoadRwkv6(std::unique_ptr<io::TensorStore> store,
                                            const LoadOptions& options) {
-  auto model = std::make_unique<Rwkv6Model>(std::move(store), ResolveThreadCount(options));
-  RS_RETURN_IF_ERROR(model->Init());
-  return std::unique_ptr<Model>(std::move(model));
+  return BuildRwkvModel<Rwkv6Model>(std::move(store), options);
 }
 
 }  // namespace rs::engine

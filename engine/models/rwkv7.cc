@@ -176,9 +176,7 @@ void Rwkv7Model::TimeMix(int64_t layer, const Step& step, const float* x, float*
 
 StatusOr<std::unique_ptr<Model>> LoadRwkv7(std::unique_ptr<io::TensorStore> store,
                                            const LoadOptions& options) {
-  auto model = std::make_unique<Rwkv7Model>(std::move(store), ResolveThreadCount(options));
-  RS_RETURN_IF_ERROR(model->Init());
-  return std::unique_ptr<Model>(std::move(model));
+  return BuildRwkvModel<Rwkv7Model>(std::move(store), options);
 }
 
 }  // namespace rs::engine

@@ -102,4 +102,14 @@ class RwkvModel : public Model {
   std::vector<float> hidden_, normed_, out_, ffn_mix_, ffn_k_, ffn_r_;
 };
 
+// Builds and initializes a model class derived from RwkvModel (constructor
+// (store, n_threads), `Status Init()`).
+template <typename M>
+StatusOr<std::unique_ptr<Model>> BuildRwkvModel(std::unique_ptr<io::TensorStore> store,
+                                                const LoadOptions& options) {
+  auto model = std::make_unique<M>(std::move(store), ResolveThreadCount(options));
+  RS_RETURN_IF_ERROR(model->Init());
+  return std::unique_ptr<Model>(std::move(model));
+}
+
 }  // namespace rs::engine
