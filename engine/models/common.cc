@@ -91,6 +91,11 @@ StatusOr<std::vector<float>> WeightLoader::Vector(const std::string& name, int64
   return v;
 }
 
+StatusOr<std::vector<float>> WeightLoader::Vector2D(const std::string& name, int64_t d0, int64_t d1) {
+  RS_RETURN_IF_ERROR(Rank2(name, d0, d1).status());
+  return Vector(name, d0 * d1);
+}
+
 StatusOr<std::vector<float>> WeightLoader::OptionalVector(const std::string& name, int64_t numel) {
   if (store_->Find(name) == nullptr) return std::vector<float>();
   return Vector(name, numel);

@@ -39,6 +39,9 @@ class WeightLoader {
   StatusOr<KMajorMatrix> KMajor(const std::string& name, int64_t k, int64_t n);
   // Any-rank float tensor with `numel` elements, converted to F32.
   StatusOr<std::vector<float>> Vector(const std::string& name, int64_t numel);
+  // A rank-2 tensor of shape exactly (d0, d1) (e.g. per-head (H, N)
+  // parameters), converted to F32; errors name the tensor and the shape.
+  StatusOr<std::vector<float>> Vector2D(const std::string& name, int64_t d0, int64_t d1);
   // Like Vector, but an absent tensor gives an empty vector.
   StatusOr<std::vector<float>> OptionalVector(const std::string& name, int64_t numel);
 

@@ -20,8 +20,8 @@ constexpr const char* kMaaNames[kNumMix] = {"time_maa_w", "time_maa_k", "time_ma
                                             "time_maa_g"};
 
 struct TimeMixWeights {
-  std::vector<float> maa_x, maa[kNumMix], time_decay, time_faaaa, ln_x_w, ln_x_b;
-  WeightMatrix receptance, key, value, gate, output;
+  std::vector<float> maa_x, maa[kNumMix], time_decay, time_faaaa;
+  WeightMatrix gate;  // (C, C); r/k/v/output and ln_x are in the Block
   // LoRA down-projections transposed to (out, in) for Gemm: maa_w1 (5·Dm,
   // C), decay_w1 (Dd, C). Up-projections kept (in, out) for GemmKMajor:
   // maa_w2 (5, Dm, C) as five (Dm, C) slices, decay_w2 (Dd, C).
@@ -66,20 +66,8 @@ Status Rwkv6Model::InitTimeMix(int64_t layer, const std::string& p) {
     RS_ASSIGN_OR_RETURN(A.maa[j], w.Vector(a + kMaaNames[j], C_));
   }
   RS_ASSIGN_OR_RETURN(A.time_decay, w.Vector(a + "time_decay", C_));
-  const Tensor* u = store_->Find(a + "time_faaaa");
-  if (u != nullptr && (u->rank() != 2 || u->dim(0) != H_ || u->dim(1) != N_)) {
-    return InvalidArgumentError("tensor " + a + "time_faaaa has shape " + u->ShapeString() +
-                                ", expected [" + std::to_string(H_) + ", " + std::to_string(N_) +
-                                "]");
-  }
-  RS_ASSIGN_OR_RETURN(A.time_faaaa, w.Vector(a + "time_faaaa", C_));
-  RS_ASSIGN_OR_RETURN(A.ln_x_w, w.Vector(a + "ln_x.weight", C_));
-  RS_ASSIGN_OR_RETURN(A.ln_x_b, w.Vector(a + "ln_x.bias", C_));
-  RS_ASSIGN_OR_RETURN(A.receptance, w.Matrix(a + "receptance.weight", C_, C_));
-  RS_ASSIGN_OR_RETURN(A.key, w.Matrix(a + "key.weight", C_, C_));
-  RS_ASSIGN_OR_RETURN(A.value, w.Matrix(a + "value.weight", C_, C_));
+  RS_ASSIGN_OR_RETURN(A.time_faaaa, w.Vector2D(a + "time_faaaa", H_, N_));
   RS_ASSIGN_OR_RETURN(A.gate, w.Matrix(a + "gate.weight", C_, C_));
-  RS_ASSIGN_OR_RETURN(A.output, w.Matrix(a + "output.weight", C_, C_));
 
   const bool first = layer == 0;
   const std::string w1_name = a + "time_maa_w1";
@@ -106,8 +94,7 @@ Status Rwkv6Model::InitTimeMix(int64_t layer, const std::string& p) {
   if (first) Dd_ = A.decay_w1.n;
   RS_ASSIGN_OR_RETURN(A.decay_w2, w.KMajor(a + "time_decay_w2", Dd_, C_));
 
-  for (const WeightMatrix* m :
-       {&A.receptance, &A.key, &A.value, &A.gate, &A.output, &A.maa_w1, &A.decay_w1}) {
+  for (const WeightMatrix* m : {&A.gate, &A.maa_w1, &A.decay_w1}) {
     CountMatrix(*m);
   }
   CountMatrix(A.decay_w2);
@@ -159,9 +146,9 @@ void Rwkv6Model::TimeMix(int64_t layer, const Step& step, const float* x, float*
   const auto col = [&](Mix j) { return mix_.data() + j * C; };
   // r, k, v, gate and the decay LoRA's down-projection in one parallel
   // region; then w = exp(-exp(time_decay + tanh(xw·decay_w1)·decay_w2)).
-  const kernels::GemmJob jobs[] = {{col(kR), M, ldm, &A.receptance, nullptr, r_.data(), C},
-                                   {col(kK), M, ldm, &A.key, nullptr, k_.data(), C},
-                                   {col(kV), M, ldm, &A.value, nullptr, v_.data(), C},
+  const kernels::GemmJob jobs[] = {{col(kR), M, ldm, &b.att_receptance, nullptr, r_.data(), C},
+                                   {col(kK), M, ldm, &b.att_key, nullptr, k_.data(), C},
+                                   {col(kV), M, ldm, &b.att_value, nullptr, v_.data(), C},
                                    {col(kG), M, ldm, &A.gate, nullptr, g_.data(), C},
                                    {col(kW), M, ldm, &A.decay_w1, nullptr, lora_.data(), Dd_}};
   kernels::GemmMany(jobs, pool);
@@ -182,10 +169,10 @@ void Rwkv6Model::TimeMix(int64_t layer, const Step& step, const float* x, float*
   });
   ForRows(M, [&](int64_t m0, int64_t m1) {
     const size_t o = static_cast<size_t>(m0 * C);
-    kernels::Rwkv6Output(m1 - m0, H_, N_, &y_[o], C, &g_[o], C, A.ln_x_w.data(), A.ln_x_b.data(),
+    kernels::Rwkv6Output(m1 - m0, H_, N_, &y_[o], C, &g_[o], C, b.ln_x_w.data(), b.ln_x_b.data(),
                          kGroupNormEps);
   });
-  kernels::Gemm(y_.data(), M, C, A.output, nullptr, out, C, pool);
+  kernels::Gemm(y_.data(), M, C, b.att_output, nullptr, out, C, pool);
 }
 
 }  // namespace

@@ -18,8 +18,7 @@ constexpr const char* kMixNames[kNumMix] = {"x_r", "x_w", "x_k", "x_v", "x_a", "
 
 struct TimeMixWeights {
   std::vector<float> mix[kNumMix];
-  std::vector<float> w0, a0, v0, k_k, k_a, r_k, ln_x_w, ln_x_b;
-  WeightMatrix receptance, key, value, output;
+  std::vector<float> w0, a0, v0, k_k, k_a, r_k;
   // LoRAs: down-projections transposed to (out, in) for Gemm; up-projections
   // kept (in, out) for GemmKMajor (small K: no horizontal sums).
   WeightMatrix w1, a1, v1, g1;
@@ -62,19 +61,7 @@ Status Rwkv7Model::InitTimeMix(int64_t layer, const std::string& p) {
   RS_ASSIGN_OR_RETURN(A.a0, w.Vector(a + "a0", C_));
   RS_ASSIGN_OR_RETURN(A.k_k, w.Vector(a + "k_k", C_));
   RS_ASSIGN_OR_RETURN(A.k_a, w.Vector(a + "k_a", C_));
-  if (const Tensor* rk = store_->Find(a + "r_k");
-      rk != nullptr && (rk->rank() != 2 || rk->dim(0) != H_ || rk->dim(1) != N_)) {
-    return InvalidArgumentError("tensor " + a + "r_k has shape " + rk->ShapeString() +
-                                ", expected [" + std::to_string(H_) + ", " + std::to_string(N_) +
-                                "]");
-  }
-  RS_ASSIGN_OR_RETURN(A.r_k, w.Vector(a + "r_k", C_));
-  RS_ASSIGN_OR_RETURN(A.ln_x_w, w.Vector(a + "ln_x.weight", C_));
-  RS_ASSIGN_OR_RETURN(A.ln_x_b, w.Vector(a + "ln_x.bias", C_));
-  RS_ASSIGN_OR_RETURN(A.receptance, w.Matrix(a + "receptance.weight", C_, C_));
-  RS_ASSIGN_OR_RETURN(A.key, w.Matrix(a + "key.weight", C_, C_));
-  RS_ASSIGN_OR_RETURN(A.value, w.Matrix(a + "value.weight", C_, C_));
-  RS_ASSIGN_OR_RETURN(A.output, w.Matrix(a + "output.weight", C_, C_));
+  RS_ASSIGN_OR_RETURN(A.r_k, w.Vector2D(a + "r_k", H_, N_));
   const bool first = layer == 0;
   RS_ASSIGN_OR_RETURN(A.w1, w.TransposedMatrix(a + "w1", C_, first ? -1 : Dw_));
   RS_ASSIGN_OR_RETURN(A.w2, w.KMajor(a + "w2", A.w1.n, C_));
@@ -94,8 +81,7 @@ Status Rwkv7Model::InitTimeMix(int64_t layer, const std::string& p) {
     CountMatrix(A.v1);
     CountMatrix(A.v2);
   }
-  for (const WeightMatrix* m : {&A.receptance, &A.key, &A.value, &A.output, &A.w1, &A.a1, &A.g1})
-    CountMatrix(*m);
+  for (const WeightMatrix* m : {&A.w1, &A.a1, &A.g1}) CountMatrix(*m);
   for (const KMajorMatrix* m : {&A.w2, &A.a2, &A.g2}) CountMatrix(*m);
   return OkStatus();
 }
@@ -133,9 +119,9 @@ void Rwkv7Model::TimeMix(int64_t layer, const Step& step, const float* x, float*
   float* la = lw + Dw_;
   float* lv = la + Da_;
   float* lg = lv + Dv_;
-  std::vector<kernels::GemmJob> jobs = {{col(kR), M, ldm, &A.receptance, nullptr, r_.data(), C},
-                                        {col(kK), M, ldm, &A.key, nullptr, k_.data(), C},
-                                        {col(kV), M, ldm, &A.value, nullptr, v_.data(), C},
+  std::vector<kernels::GemmJob> jobs = {{col(kR), M, ldm, &b.att_receptance, nullptr, r_.data(), C},
+                                        {col(kK), M, ldm, &b.att_key, nullptr, k_.data(), C},
+                                        {col(kV), M, ldm, &b.att_value, nullptr, v_.data(), C},
                                         {col(kW), M, ldm, &A.w1, nullptr, lw, ldl},
                                         {col(kA), M, ldm, &A.a1, nullptr, la, ldl},
                                         {col(kG), M, ldm, &A.g1, nullptr, lg, ldl}};
@@ -167,9 +153,9 @@ void Rwkv7Model::TimeMix(int64_t layer, const Step& step, const float* x, float*
   ForRows(M, [&](int64_t m0, int64_t m1) {
     const size_t o = static_cast<size_t>(m0 * C);
     kernels::Rwkv7Output(m1 - m0, H_, N_, &y_[o], C, &r_[o], &k_[o], &v_[o], C, A.r_k.data(),
-                         &g_[o], C, A.ln_x_w.data(), A.ln_x_b.data(), kGroupNormEps);
+                         &g_[o], C, b.ln_x_w.data(), b.ln_x_b.data(), kGroupNormEps);
   });
-  kernels::Gemm(y_.data(), M, C, A.output, nullptr, out, C, pool);
+  kernels::Gemm(y_.data(), M, C, b.att_output, nullptr, out, C, pool);
 }
 
 }  // namespace

@@ -48,6 +48,17 @@ Status RwkvModel::InitCommon(Arch arch, const std::string& arch_tag, int64_t n_h
     RS_ASSIGN_OR_RETURN(b.ln1_b, w.Vector(p + "ln1.bias", C_));
     RS_ASSIGN_OR_RETURN(b.ln2_w, w.Vector(p + "ln2.weight", C_));
     RS_ASSIGN_OR_RETURN(b.ln2_b, w.Vector(p + "ln2.bias", C_));
+    const std::string a = p + "att.";
+    RS_ASSIGN_OR_RETURN(b.att_receptance, w.Matrix(a + "receptance.weight", C_, C_));
+    RS_ASSIGN_OR_RETURN(b.att_key, w.Matrix(a + "key.weight", C_, C_));
+    RS_ASSIGN_OR_RETURN(b.att_value, w.Matrix(a + "value.weight", C_, C_));
+    RS_ASSIGN_OR_RETURN(b.att_output, w.Matrix(a + "output.weight", C_, C_));
+    for (const kernels::WeightMatrix* m :
+         {&b.att_receptance, &b.att_key, &b.att_value, &b.att_output}) {
+      CountMatrix(*m);
+    }
+    RS_ASSIGN_OR_RETURN(b.ln_x_w, w.Vector(a + "ln_x.weight", C_));
+    RS_ASSIGN_OR_RETURN(b.ln_x_b, w.Vector(a + "ln_x.bias", C_));
     RS_ASSIGN_OR_RETURN(b.ffn_key, w.Matrix(p + "ffn.key.weight", i == 0 ? -1 : F_, C_));
     F_ = b.ffn_key.n;
     RS_ASSIGN_OR_RETURN(b.ffn_value, w.Matrix(p + "ffn.value.weight", C_, F_));

@@ -52,6 +52,10 @@ class RwkvModel : public Model {
 
   struct Block {
     std::vector<float> ln1_w, ln1_b, ln2_w, ln2_b;
+    // Time mix, the parts both versions have: the r/k/v/output projections
+    // (C×C) and the per-head GroupNorm (ln_x).
+    kernels::WeightMatrix att_receptance, att_key, att_value, att_output;
+    std::vector<float> ln_x_w, ln_x_b;
     // Channel mix: token-shift coefficients (k; RWKV-6 also r), key (F×C),
     // value (C×F), receptance (C×C, RWKV-6 only: data == nullptr otherwise).
     std::vector<float> ffn_mix_k, ffn_mix_r;
@@ -62,8 +66,8 @@ class RwkvModel : public Model {
   RwkvModel(std::unique_ptr<io::TensorStore> store, int n_threads)
       : store_(std::move(store)), weights_(store_.get()), pool_(n_threads) {}
 
-  // Loads what all versions share, sizes the layers, and calls InitTimeMix
-  // for each layer; then fills spec_ (state layout, fingerprint, ...).
+  // Loads what all versions share (Block), sizes the layers, and calls
+  // InitTimeMix for each layer; then fills spec_ (state layout, fingerprint, ...).
   // `arch_tag` names the version in the fingerprint ("rwkv7").
   Status InitCommon(Arch arch, const std::string& arch_tag, int64_t n_head, int64_t head_size);
   virtual Status InitTimeMix(int64_t layer, const std::string& prefix) = 0;
