@@ -105,6 +105,38 @@ int ResolveThreadCount(const LoadOptions& options) {
   return options.n_threads > 0 ? options.n_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
+std::vector<int64_t> TokenRowStarts(const Batch& batch) {
+  std::vector<int64_t> starts(batch.seqs.size() + 1, 0);
+  for (size_t s = 0; s < batch.seqs.size(); ++s) {
+    starts[s + 1] = starts[s] + static_cast<int64_t>(batch.seqs[s].tokens.size());
+  }
+  return starts;
+}
+
+void EmbedTokens(const kernels::WeightMatrix& embedding, const Batch& batch,
+                 const std::vector<int64_t>& row_starts, float* out, int64_t ld) {
+  for (size_t s = 0; s < batch.seqs.size(); ++s) {
+    const SeqChunk& c = batch.seqs[s];
+    for (size_t t = 0; t < c.tokens.size(); ++t) {
+      kernels::WeightRowToF32(embedding, c.tokens[t], out + (row_starts[s] + static_cast<int64_t>(t)) * ld);
+    }
+  }
+}
+
+std::vector<int64_t> LogitRows(const Batch& batch, const std::vector<int64_t>& row_starts, Logits* logits) {
+  std::vector<int64_t> rows;
+  logits->row_offset.assign(batch.seqs.size(), 0);
+  for (size_t s = 0; s < batch.seqs.size(); ++s) {
+    logits->row_offset[s] = static_cast<int64_t>(rows.size());
+    if (batch.seqs[s].all_logits) {
+      for (int64_t r = row_starts[s]; r < row_starts[s + 1]; ++r) rows.push_back(r);
+    } else {
+      rows.push_back(row_starts[s + 1] - 1);
+    }
+  }
+  return rows;
+}
+
 const char* WeightTypeName(kernels::WeightType t) {
   switch (t) {
     case kernels::WeightType::kF32: return "F32";

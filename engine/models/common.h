@@ -68,6 +68,19 @@ int ResolveThreadCount(const LoadOptions& options);
 // use and used once, every chunk non-empty, every token in [0, vocab).
 Status ValidateBatch(const Batch& batch, const StatePool& pool, const ModelSpec& spec);
 
+// The step's token rows: sequence s owns rows [starts[s], starts[s+1]) of
+// the (M, ·) activation matrices; starts has n_seq + 1 entries, M last.
+std::vector<int64_t> TokenRowStarts(const Batch& batch);
+
+// Writes the embedding row of every token of the step, widened to fp32,
+// into out (row stride ld), in token-row order.
+void EmbedTokens(const kernels::WeightMatrix& embedding, const Batch& batch,
+                 const std::vector<int64_t>& row_starts, float* out, int64_t ld);
+
+// The token rows that need logits (every row of an all_logits sequence, else
+// its last), in batch order; sets logits->row_offset to match.
+std::vector<int64_t> LogitRows(const Batch& batch, const std::vector<int64_t>& row_starts, Logits* logits);
+
 // Hex fingerprint of an architecture: its name, the dimension string, and
 // every tensor's name, dtype, shape and a sample of its bytes.
 std::string Fingerprint(const std::string& arch, const std::string& details,

@@ -200,18 +200,12 @@ void Mamba1Model::EnsureScratch(int64_t m) {
 Status Mamba1Model::Forward(const Batch& batch, StatePool& pool, Logits* logits) {
   RS_RETURN_IF_ERROR(ValidateBatch(batch, pool, spec_));
   const size_t n_seq = batch.seqs.size();
-  std::vector<int64_t> row0(n_seq + 1, 0);  // first token row of each sequence
-  for (size_t s = 0; s < n_seq; ++s) row0[s + 1] = row0[s] + static_cast<int64_t>(batch.seqs[s].tokens.size());
+  const std::vector<int64_t> row0 = TokenRowStarts(batch);  // first token row of each sequence
   const int64_t M = row0[n_seq];
   EnsureScratch(M);
 
   // x: (M, D) embeddings, the fp32 residual stream.
-  for (size_t s = 0; s < n_seq; ++s) {
-    const SeqChunk& c = batch.seqs[s];
-    for (size_t t = 0; t < c.tokens.size(); ++t) {
-      kernels::WeightRowToF32(embedding_, c.tokens[t], &hidden_[static_cast<size_t>((row0[s] + static_cast<int64_t>(t)) * D_)]);
-    }
-  }
+  EmbedTokens(embedding_, batch, row0, hidden_.data(), D_);
 
   // Decode steps (a token or two per sequence) get coarser channel blocks:
   // thousands of tiny tasks would spend more on dispatch than on work.
@@ -257,16 +251,7 @@ Status Mamba1Model::Forward(const Batch& batch, StatePool& pool, Logits* logits)
   }
 
   // Final norm and lm_head on the rows that need logits.
-  std::vector<int64_t> rows;
-  logits->row_offset.assign(n_seq, 0);
-  for (size_t s = 0; s < n_seq; ++s) {
-    logits->row_offset[s] = static_cast<int64_t>(rows.size());
-    if (batch.seqs[s].all_logits) {
-      for (int64_t r = row0[s]; r < row0[s + 1]; ++r) rows.push_back(r);
-    } else {
-      rows.push_back(row0[s + 1] - 1);
-    }
-  }
+  const std::vector<int64_t> rows = LogitRows(batch, row0, logits);
   const auto n_rows = static_cast<int64_t>(rows.size());
   for (int64_t i = 0; i < n_rows; ++i) {
     kernels::RmsNorm(&hidden_[static_cast<size_t>(rows[static_cast<size_t>(i)] * D_)], 1, D_, D_,

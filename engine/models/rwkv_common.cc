@@ -188,24 +188,13 @@ Status RwkvModel::Forward(const Batch& batch, StatePool& pool, Logits* logits) {
   Step step;
   step.batch = &batch;
   step.pool = &pool;
-  const size_t n_seq = batch.seqs.size();
-  step.row0.assign(n_seq + 1, 0);
-  for (size_t s = 0; s < n_seq; ++s) {
-    step.row0[s + 1] = step.row0[s] + static_cast<int64_t>(batch.seqs[s].tokens.size());
-  }
-  const int64_t M = step.row0[n_seq];
+  step.row0 = TokenRowStarts(batch);
+  const int64_t M = step.row0.back();
   step.M = M;
   EnsureScratch(M);
 
   // x = ln0(emb[token]): the fp32 residual stream.
-  for (size_t s = 0; s < n_seq; ++s) {
-    const SeqChunk& c = batch.seqs[s];
-    for (size_t t = 0; t < c.tokens.size(); ++t) {
-      kernels::WeightRowToF32(
-          emb_, c.tokens[t],
-          &hidden_[static_cast<size_t>((step.row0[s] + static_cast<int64_t>(t)) * C_)]);
-    }
-  }
+  EmbedTokens(emb_, batch, step.row0, hidden_.data(), C_);
   ForRows(M, [&](int64_t m0, int64_t m1) {
     float* h = &hidden_[static_cast<size_t>(m0 * C_)];
     kernels::LayerNorm(h, m1 - m0, C_, C_, ln0_w_.data(), ln0_b_.data(), kLayerNormEps, h, C_);
@@ -232,16 +221,7 @@ Status RwkvModel::Forward(const Batch& batch, StatePool& pool, Logits* logits) {
   }
 
   // ln_out and head on the rows that need logits.
-  std::vector<int64_t> rows;
-  logits->row_offset.assign(n_seq, 0);
-  for (size_t s = 0; s < n_seq; ++s) {
-    logits->row_offset[s] = static_cast<int64_t>(rows.size());
-    if (batch.seqs[s].all_logits) {
-      for (int64_t r = step.row0[s]; r < step.row0[s + 1]; ++r) rows.push_back(r);
-    } else {
-      rows.push_back(step.row0[s + 1] - 1);
-    }
-  }
+  const std::vector<int64_t> rows = LogitRows(batch, step.row0, logits);
   const auto n_rows = static_cast<int64_t>(rows.size());
   for (int64_t i = 0; i < n_rows; ++i) {
     kernels::LayerNorm(&hidden_[static_cast<size_t>(rows[static_cast<size_t>(i)] * C_)], 1, C_, C_,
