@@ -119,14 +119,15 @@ void Rwkv7Model::TimeMix(int64_t layer, const Step& step, const float* x, float*
   float* la = lw + Dw_;
   float* lv = la + Da_;
   float* lg = lv + Dv_;
-  std::vector<kernels::GemmJob> jobs = {{col(kR), M, ldm, &b.att_receptance, nullptr, r_.data(), C},
-                                        {col(kK), M, ldm, &b.att_key, nullptr, k_.data(), C},
-                                        {col(kV), M, ldm, &b.att_value, nullptr, v_.data(), C},
-                                        {col(kW), M, ldm, &A.w1, nullptr, lw, ldl},
-                                        {col(kA), M, ldm, &A.a1, nullptr, la, ldl},
-                                        {col(kG), M, ldm, &A.g1, nullptr, lg, ldl}};
-  if (layer > 0) jobs.push_back({col(kV), M, ldm, &A.v1, nullptr, lv, ldl});
-  kernels::GemmMany(jobs, pool);
+  // The value-residual LoRA (v1) exists from layer 1 on: the last job.
+  const kernels::GemmJob jobs[] = {{col(kR), M, ldm, &b.att_receptance, nullptr, r_.data(), C},
+                                   {col(kK), M, ldm, &b.att_key, nullptr, k_.data(), C},
+                                   {col(kV), M, ldm, &b.att_value, nullptr, v_.data(), C},
+                                   {col(kW), M, ldm, &A.w1, nullptr, lw, ldl},
+                                   {col(kA), M, ldm, &A.a1, nullptr, la, ldl},
+                                   {col(kG), M, ldm, &A.g1, nullptr, lg, ldl},
+                                   {col(kV), M, ldm, &A.v1, nullptr, lv, ldl}};
+  kernels::GemmMany(std::span<const kernels::GemmJob>(jobs, layer > 0 ? 7 : 6), pool);
   ForRows(M, [&](int64_t m0, int64_t m1) {
     kernels::Activate(kernels::Activation::kTanh, lw + m0 * ldl, m1 - m0, Dw_, ldl);
     kernels::Activate(kernels::Activation::kSigmoid, lg + m0 * ldl, m1 - m0, Dg_, ldl);
