@@ -11,6 +11,7 @@
 
 #include "kernels/cpu/mamba1_ops.h"
 #include "kernels/cpu/rmsnorm.h"
+#include "benchmarks/kernels/bench_util.h"
 #include "kernels/cpu/thread_pool.h"
 
 namespace rs::kernels {
@@ -19,13 +20,7 @@ namespace {
 constexpr int64_t kE = 1536, kN = 16, kDtRank = 48, kLayers = 24;
 constexpr int kK = 4;
 
-std::vector<float> Random(size_t n, float lo, float hi, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (float& f : v) f = d(rng);
-  return v;
-}
+using bench::Random;
 
 void BM_ConvScan(benchmark::State& state) {
   const int64_t T = state.range(0);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/cpu/rwkv_ops.h"
+#include "benchmarks/kernels/bench_util.h"
 #include "kernels/cpu/thread_pool.h"
 
 namespace rs::kernels {
@@ -17,13 +18,7 @@ namespace {
 
 constexpr int64_t kH = 12, kN = 64, kC = kH * kN, kLayers = 12;
 
-std::vector<float> Random(size_t n, float lo, float hi, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (float& f : v) f = d(rng);
-  return v;
-}
+using bench::Random;
 
 void BM_Wkv7(benchmark::State& state) {
   const int64_t T = state.range(0);

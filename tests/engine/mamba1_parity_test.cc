@@ -23,20 +23,11 @@ namespace {
 constexpr double kLogitTolerance = 1e-4;
 constexpr double kStateTolerance = 1e-4;
 
-json::Value ReadGolden(const std::string& dir) {
-  std::ifstream in(dir + "/golden.json");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto v = json::Parse(ss.str());
-  EXPECT_TRUE(v.ok()) << dir << ": " << v.status().ToString();
-  return v.ok() ? std::move(v).value() : json::Value();
-}
-
 class Mamba1ParityTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Mamba1ParityTest, LogitsAndStateMatchReference) {
   const std::string dir = std::string(RS_SOURCE_DIR) + "/tests/data/mamba1/" + GetParam();
-  json::Value golden = ReadGolden(dir);
+  json::Value golden = testing::ReadJsonFile(dir + "/golden.json");
   ASSERT_TRUE(golden.is_object());
   auto loaded = LoadModel(dir);
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();

@@ -8,12 +8,15 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "engine/model.h"
 #include "engine/models/random_model.h"
+#include "engine/util/json.h"
 
 namespace rs::engine::testing {
 
@@ -74,6 +77,16 @@ inline std::unique_ptr<Model> Load(const std::string& dir, int threads) {
   return m.ok() ? std::move(m).value() : nullptr;
 }
 
+// A JSON file (goldens); a parse failure fails the test and gives null.
+inline json::Value ReadJsonFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto v = json::Parse(ss.str());
+  EXPECT_TRUE(v.ok()) << path << ": " << v.status().ToString();
+  return v.ok() ? std::move(v).value() : json::Value();
+}
+
 // Deterministic pseudo-random token ids in [0, vocab).
 inline std::vector<int32_t> Tokens(size_t n, uint32_t salt, int32_t vocab) {
   std::vector<int32_t> t(n);
@@ -87,10 +100,13 @@ inline std::vector<int32_t> Tokens(size_t n, uint32_t salt, int32_t vocab) {
   return t;
 }
 
-inline bool SameBits(const float* a, const float* b, size_t n) { return std::memcmp(a, b, n * sizeof(float)) == 0; }
+inline bool SameBits(const float* a, const float* b, size_t n) {
+  return std::memcmp(a, b, n * sizeof(float)) == 0;
+}
 
 // Runs `tokens` through a fresh slot as ONE chunk; logits of every position.
-inline std::vector<float> RunAll(Model& model, StatePool& pool, int slot, const std::vector<int32_t>& tokens) {
+inline std::vector<float> RunAll(Model& model, StatePool& pool, int slot,
+                                 const std::vector<int32_t>& tokens) {
   Batch b;
   b.seqs.push_back({slot, tokens, true});
   Logits out;

@@ -23,15 +23,6 @@ namespace {
 constexpr double kLogitTolerance = 1e-4;
 constexpr double kStateTolerance = 1e-4;
 
-json::Value ReadJson(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto v = json::Parse(ss.str());
-  EXPECT_TRUE(v.ok()) << path << ": " << v.status().ToString();
-  return v.ok() ? std::move(v).value() : json::Value();
-}
-
 double MaxDiff(const json::Value& golden, const float* ours, size_t n) {
   const auto& a = golden.AsArray();
   EXPECT_EQ(a.size(), n);
@@ -50,7 +41,7 @@ class RwkvParityTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(RwkvParityTest, LogitsAndStateMatchReference) {
   const std::string dir = std::string(RS_SOURCE_DIR) + "/tests/data/rwkv/" + GetParam().dir;
-  json::Value golden = ReadJson(dir + "/golden.json");
+  json::Value golden = testing::ReadJsonFile(dir + "/golden.json");
   ASSERT_TRUE(golden.is_object());
   auto loaded = LoadModel(dir + "/" + GetParam().file);
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
@@ -132,7 +123,7 @@ INSTANTIATE_TEST_SUITE_P(
 // after the bytes `"in`.
 TEST(Rwkv7RealWeightsTest, TinyModelMatchesRwkvCpp) {
   const std::string dir = std::string(RS_SHARED_DIR) + "/fixtures/models/rwkv7-tiny-834K";
-  json::Value expected = ReadJson(dir + "/expected_logits.json");
+  json::Value expected = testing::ReadJsonFile(dir + "/expected_logits.json");
   ASSERT_TRUE(expected.is_object());
   auto loaded = LoadModel(dir + "/model.pth");
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();

@@ -81,6 +81,31 @@ class RwkvBadFiles : public ::testing::Test {
       }
     });
   }
+  // Removing each tensor, alone, gives INVALID_ARGUMENT naming it.
+  void ExpectEachMissingIsNamed(const std::vector<std::string>& names) {
+    for (const std::string& name : names) {
+      auto m = LoadWithout(name);
+      ASSERT_FALSE(m.ok()) << name;
+      EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument)
+          << name << ": " << m.status().ToString();
+      EXPECT_NE(m.status().message().find(name), std::string::npos) << m.status().message();
+    }
+  }
+  struct Reshape {
+    std::string name;
+    std::vector<int64_t> shape;
+  };
+  // Each tensor given another shape of the same size, alone, gives
+  // INVALID_ARGUMENT naming it.
+  void ExpectEachWrongShapeIsNamed(const std::vector<Reshape>& cases) {
+    for (const Reshape& b : cases) {
+      auto m = LoadReshaped(b.name, b.shape);
+      ASSERT_FALSE(m.ok()) << b.name;
+      EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument)
+          << b.name << ": " << m.status().ToString();
+      EXPECT_NE(m.status().message().find(b.name), std::string::npos) << m.status().message();
+    }
+  }
   TempDir good_{"rwkv-good"};
   std::unique_ptr<io::TensorStore> store_;
 };
@@ -97,25 +122,15 @@ TEST_F(Rwkv6BadFilesTest, GoodFileLoads) {
 }
 
 TEST_F(Rwkv6BadFilesTest, MissingTensorIsNamed) {
-  for (const std::string name :
-       {"blocks.0.att.time_faaaa", "blocks.1.att.time_faaaa", "blocks.1.att.time_maa_w2",
-        "blocks.2.att.time_maa_w1", "blocks.0.att.time_maa_g", "blocks.1.att.time_decay",
-        "blocks.2.att.time_decay_w2", "blocks.1.att.gate.weight", "blocks.0.att.ln_x.bias",
-        "blocks.2.ffn.receptance.weight", "blocks.1.ffn.time_maa_r"}) {
-    auto m = LoadWithout(name);
-    ASSERT_FALSE(m.ok()) << name;
-    EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument)
-        << name << ": " << m.status().ToString();
-    EXPECT_NE(m.status().message().find(name), std::string::npos) << m.status().message();
-  }
+  ExpectEachMissingIsNamed(
+      {"blocks.0.att.time_faaaa", "blocks.1.att.time_faaaa", "blocks.1.att.time_maa_w2",
+       "blocks.2.att.time_maa_w1", "blocks.0.att.time_maa_g", "blocks.1.att.time_decay",
+       "blocks.2.att.time_decay_w2", "blocks.1.att.gate.weight", "blocks.0.att.ln_x.bias",
+       "blocks.2.ffn.receptance.weight", "blocks.1.ffn.time_maa_r"});
 }
 
 TEST_F(Rwkv6BadFilesTest, WrongShapeIsNamed) {
-  struct Bad {
-    std::string name;
-    std::vector<int64_t> shape;
-  };
-  const std::vector<Bad> bad = {
+  ExpectEachWrongShapeIsNamed({
       {"blocks.1.att.time_faaaa", {32, 3}},       // (N, H) instead of (H, N)
       {"blocks.0.att.time_maa_w2", {50, 96}},     // rank 2 instead of (5, Dm, C)
       {"blocks.1.att.time_maa_w2", {10, 5, 96}},  // (Dm, 5, C)
@@ -124,14 +139,7 @@ TEST_F(Rwkv6BadFilesTest, WrongShapeIsNamed) {
       {"blocks.1.att.time_decay_w1", {24, 96}},   // transposed
       {"blocks.2.att.time_decay_w2", {96, 24}},   // transposed
       {"blocks.1.att.gate.weight", {48, 192}},    // not C×C
-  };
-  for (const Bad& b : bad) {
-    auto m = LoadReshaped(b.name, b.shape);
-    ASSERT_FALSE(m.ok()) << b.name;
-    EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument)
-        << b.name << ": " << m.status().ToString();
-    EXPECT_NE(m.status().message().find(b.name), std::string::npos) << m.status().message();
-  }
+  });
 }
 
 TEST_F(Rwkv6BadFilesTest, LoraRankNotAMultipleOfFive) {
@@ -179,25 +187,15 @@ class Rwkv7BadFilesTest : public RwkvBadFiles {
 };
 
 TEST_F(Rwkv7BadFilesTest, MissingTensorIsNamed) {
-  for (const std::string name :
-       {"emb.weight", "head.weight", "blocks.0.ln0.weight", "ln_out.bias", "blocks.0.att.r_k",
-        "blocks.1.att.k_a", "blocks.2.att.w1", "blocks.1.att.a2", "blocks.1.att.v0",
-        "blocks.2.att.v2", "blocks.0.att.g1", "blocks.2.att.x_g", "blocks.1.att.ln_x.weight",
-        "blocks.2.ffn.x_k", "blocks.1.ffn.value.weight"}) {
-    auto m = LoadWithout(name);
-    ASSERT_FALSE(m.ok()) << name;
-    EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument)
-        << name << ": " << m.status().ToString();
-    EXPECT_NE(m.status().message().find(name), std::string::npos) << m.status().message();
-  }
+  ExpectEachMissingIsNamed({"emb.weight", "head.weight", "blocks.0.ln0.weight", "ln_out.bias",
+                            "blocks.0.att.r_k", "blocks.1.att.k_a", "blocks.2.att.w1",
+                            "blocks.1.att.a2", "blocks.1.att.v0", "blocks.2.att.v2",
+                            "blocks.0.att.g1", "blocks.2.att.x_g", "blocks.1.att.ln_x.weight",
+                            "blocks.2.ffn.x_k", "blocks.1.ffn.value.weight"});
 }
 
 TEST_F(Rwkv7BadFilesTest, WrongShapeIsNamed) {
-  struct Bad {
-    std::string name;
-    std::vector<int64_t> shape;
-  };
-  const std::vector<Bad> bad = {
+  ExpectEachWrongShapeIsNamed({
       {"blocks.1.att.r_k", {32, 3}},             // (N, H) instead of (H, N)
       {"blocks.0.att.w1", {12, 96}},             // transposed LoRA
       {"blocks.1.att.a2", {96, 20}},             // transposed LoRA
@@ -205,14 +203,7 @@ TEST_F(Rwkv7BadFilesTest, WrongShapeIsNamed) {
       {"blocks.1.att.key.weight", {48, 192}},    // not C×C
       {"blocks.0.ffn.value.weight", {200, 96}},  // (F, C) instead of (C, F)
       {"head.weight", {96, 300}},                // transposed head
-  };
-  for (const Bad& b : bad) {
-    auto m = LoadReshaped(b.name, b.shape);
-    ASSERT_FALSE(m.ok()) << b.name;
-    EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument)
-        << b.name << ": " << m.status().ToString();
-    EXPECT_NE(m.status().message().find(b.name), std::string::npos) << m.status().message();
-  }
+  });
 }
 
 TEST_F(Rwkv7BadFilesTest, UnsupportedRwkvVersionIsSaidSo) {
