@@ -1,0 +1,100 @@
+// What a client hands the scheduler (Request), what it gets back while the
+// request runs (TokenChunk, through its Sink) and once it ends (Result).
+//
+// The gRPC service maps its messages onto these types 1:1; the CLI and the
+// serving benchmark use them directly.
+//
+// Thread-safety: value types, except Sink (see there).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/sampler/finish_reason.h"
+#include "engine/sampler/sampling_params.h"
+#include "engine/sampler/stop.h"
+#include "engine/util/status.h"
+
+namespace rs::scheduler {
+
+using Clock = std::chrono::steady_clock;
+
+struct Request {
+  // Client-chosen id for logs and metrics; need not be unique.
+  std::string request_id;
+  // The new input tokens (each in [0, vocab)). Without a session or a cached
+  // prefix this is the whole history; with `session_id` it is what follows
+  // the session's kept history. Must be non-empty unless the session has a
+  // pending token (see Result::cached_tokens).
+  std::vector<int32_t> prompt;
+  // Sampling (validated by Submit; max_tokens is copied into stop.max_tokens).
+  engine::SamplingParams params;
+  // Stop strings / ids / EOS (validated by Submit). Stop strings need the
+  // scheduler to have a tokenizer.
+  engine::StopCriteria stop;
+  // Higher runs first; FCFS within a priority. A waiting request may swap out
+  // a running one of strictly lower priority.
+  int priority = 0;
+  // For the per-tenant cap on concurrent slots (empty: the default tenant).
+  std::string tenant;
+  // Continue from the state kept under this id (if any), and keep the final
+  // state under it. Empty: no session.
+  std::string session_id;
+  // Whether the prompt may start from a cached state, and whether this
+  // request's final state is offered to the prefix cache.
+  bool use_prefix_cache = true;
+  // Expiry: queued past it => finish kDeadline without running; running past
+  // it => finish kDeadline at the next step.
+  Clock::time_point deadline = Clock::time_point::max();
+};
+
+// One streamed piece of output: the tokens sampled in one step (one token
+// today) and the text they completed (after stop-string hold-back).
+struct TokenChunk {
+  std::vector<int32_t> token_ids;
+  std::string text;
+  // When params.logprobs: log p of each token under the final distribution.
+  std::vector<float> logprobs;
+  // When params.top_logprobs > 0: per token, the top alternatives
+  // (id, log-probability over the raw logits).
+  std::vector<std::vector<std::pair<int32_t, float>>> top_logprobs;
+};
+
+struct Result {
+  engine::FinishReason finish_reason = engine::FinishReason::kError;
+  // Why, when finish_reason is kError (else OK).
+  Status error;
+  std::vector<int32_t> tokens;  // every generated token
+  std::string text;             // their text, as streamed (no stop string)
+  // Usage: tokens given in the request (plus the session's pending token),
+  // of those (and of the session history) restored from a kept state, and
+  // generated.
+  int64_t prompt_tokens = 0;
+  int64_t cached_tokens = 0;
+  int64_t generated_tokens = 0;
+  // Timings in seconds from submission: waiting for a slot, to the first
+  // token, to the end. ttft is 0 when no token was generated.
+  double queue_seconds = 0;
+  double ttft_seconds = 0;
+  double total_seconds = 0;
+  // How often the request was swapped out to host memory and back.
+  int swaps = 0;
+};
+
+// Receives one request's output. OnChunk is called zero or more times, then
+// OnFinish exactly once (also for a request rejected after Submit returned,
+// e.g. a deadline that expires while queued). Both run on the scheduler's
+// engine thread: they must be quick and must not call back into the
+// scheduler's Submit (Cancel is allowed).
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  virtual void OnChunk(const TokenChunk& chunk) = 0;
+  virtual void OnFinish(const Result& result) = 0;
+};
+
+}  // namespace rs::scheduler

@@ -1,0 +1,599 @@
+// Scheduler tests on small random-weight models: every completed request must
+// give exactly the tokens of the same request run alone (a plain loop over
+// Model::Forward and Sampler::Sample, no scheduler), whatever ran beside it,
+// however it was chunked, swapped or restored from a kept state.
+#include "scheduler/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "engine/models/random_model.h"
+#include "engine/sampler/sampler.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "tests/engine/model_test_util.h"
+
+namespace rs::scheduler {
+namespace {
+
+using engine::FinishReason;
+using engine::testing::TempDir;
+using engine::testing::Tokens;
+
+// Records everything a request's sink receives.
+class RecordingSink : public Sink {
+ public:
+  void OnChunk(const TokenChunk& c) override {
+    std::lock_guard<std::mutex> l(mu_);
+    EXPECT_FALSE(finished_) << "chunk after OnFinish";
+    tokens_.insert(tokens_.end(), c.token_ids.begin(), c.token_ids.end());
+    text_ += c.text;
+    ++chunks_;
+    cv_.notify_all();
+  }
+  void OnFinish(const Result& r) override {
+    std::lock_guard<std::mutex> l(mu_);
+    EXPECT_FALSE(finished_) << "OnFinish twice";
+    finished_ = true;
+    result_ = r;
+    cv_.notify_all();
+  }
+  // Waits until at least n chunks arrived or the request finished.
+  void WaitChunks(int n) {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return chunks_ >= n || finished_; });
+  }
+  Result Wait() {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return finished_; });
+    return result_;
+  }
+  std::vector<int32_t> tokens() {
+    std::lock_guard<std::mutex> l(mu_);
+    return tokens_;
+  }
+  std::string text() {
+    std::lock_guard<std::mutex> l(mu_);
+    return text_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<int32_t> tokens_;
+  std::string text_;
+  int chunks_ = 0;
+  bool finished_ = false;
+  Result result_;
+};
+
+// A Metrics double that keeps counts and extremes.
+class RecordingMetrics : public Metrics {
+ public:
+  void SetGauges(const Gauges& g) override {
+    std::lock_guard<std::mutex> l(mu);
+    last = g;
+    max_running = std::max(max_running, g.running);
+    max_slots_used = std::max(max_slots_used, g.slots_used);
+  }
+  void ObserveStep(double, int64_t n_tokens, int64_t batch) override {
+    std::lock_guard<std::mutex> l(mu);
+    ++steps;
+    step_tokens.push_back(n_tokens);
+    step_batches.push_back(batch);
+  }
+  void ObserveQueueTime(double) override { ++queue_times; }
+  void ObserveTimeToFirstToken(double) override { ++ttfts; }
+  void ObserveInterTokenLatency(double) override { ++itls; }
+  void ObserveEndToEnd(double, FinishReason) override { ++e2es; }
+  void AddPromptTokens(int64_t n) override { prompt_tokens += n; }
+  void AddCachedTokens(int64_t n) override { cached_tokens += n; }
+  void AddGenerationTokens(int64_t n) override { generated += n; }
+  void CountCacheQuery(bool hit) override { (hit ? cache_hits : cache_misses)++; }
+  void CountSwap(bool out) override { (out ? swaps_out : swaps_in)++; }
+  void AddRejected(int64_t n) override { rejected += n; }
+
+  std::mutex mu;
+  Gauges last;
+  int64_t max_running = 0, max_slots_used = 0, steps = 0;
+  std::vector<int64_t> step_tokens, step_batches;
+  std::atomic<int64_t> queue_times{0}, ttfts{0}, itls{0}, e2es{0}, prompt_tokens{0}, cached_tokens{0},
+      generated{0}, cache_hits{0}, cache_misses{0}, swaps_out{0}, swaps_in{0}, rejected{0};
+};
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir("scheduler");
+    engine::RandomMamba1Options o = engine::testing::OddMamba1Shape();
+    o.vocab_size = 256;  // the byte tokenizer's, for the stop-string test
+    ASSERT_TRUE(engine::WriteRandomMamba1(dir_->path(), o).ok());
+    model_ = engine::testing::Load(dir_->path(), 1).release();
+    // A Model runs one Forward at a time: the reference runs get their own.
+    alone_model_ = engine::testing::Load(dir_->path(), 1).release();
+    tokenizer_ = engine::NewByteTokenizer().release();
+  }
+  static void TearDownTestSuite() {
+    delete model_;
+    delete alone_model_;
+    delete tokenizer_;
+    delete dir_;
+  }
+
+  static Request MakeRequest(std::vector<int32_t> prompt, int max_tokens, uint64_t seed, float temperature = 0.8f) {
+    Request r;
+    r.prompt = std::move(prompt);
+    r.params.temperature = temperature;
+    r.params.top_k = 40;
+    r.params.seed = seed;
+    r.params.max_tokens = max_tokens;
+    r.params.repetition_penalty = 1.1f;
+    return r;
+  }
+
+  // The request run alone, without a scheduler: one prefill, then one
+  // token at a time; stops at max_tokens or a stop id.
+  static std::vector<int32_t> RunAlone(const Request& r) {
+    auto pool = alone_model_->NewStatePool(1);
+    const int slot = pool->Acquire().value();
+    engine::Logits logits;
+    engine::Batch b;
+    b.seqs.push_back({slot, r.prompt, false});
+    EXPECT_TRUE(alone_model_->Forward(b, *pool, &logits).ok());
+    engine::TokenHistory history;
+    history.AddPrompt(r.prompt);
+    const size_t V = static_cast<size_t>(alone_model_->spec().vocab_size);
+    std::vector<int32_t> out;
+    for (int n = 0; n < r.params.max_tokens; ++n) {
+      auto s = engine::Sampler::Sample(std::span<const float>(logits.Row(0), V), r.params, history,
+                                       static_cast<uint64_t>(n), nullptr);
+      out.push_back(s.token);
+      history.Add(s.token, false);
+      if (r.stop.IsStopToken(s.token)) break;
+      engine::Batch step;
+      step.seqs.push_back({slot, std::span<const int32_t>(&out.back(), 1), false});
+      EXPECT_TRUE(alone_model_->Forward(step, *pool, &logits).ok());
+    }
+    return out;
+  }
+
+  static std::unique_ptr<Scheduler> Make(const Options& o, std::shared_ptr<Metrics> m = nullptr) {
+    auto s = Scheduler::Create(model_, tokenizer_, o, std::move(m));
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return std::move(s).value();
+  }
+
+  static void ExpectDrained(Scheduler& s) {
+    s.WaitIdle();
+    Stats st = s.GetStats();
+    EXPECT_EQ(st.gauges.running, 0);
+    EXPECT_EQ(st.gauges.waiting, 0);
+    EXPECT_EQ(st.gauges.slots_used, 0);
+    EXPECT_EQ(st.gauges.swapped, 0);
+    EXPECT_EQ(st.gauges.swap_bytes, 0u);
+    EXPECT_LE(st.gauges.cache_bytes, st.gauges.cache_capacity_bytes);
+  }
+
+  static TempDir* dir_;
+  static engine::Model* model_;
+  static engine::Model* alone_model_;
+  static engine::Tokenizer* tokenizer_;
+};
+engine::Model* SchedulerTest::alone_model_ = nullptr;
+TempDir* SchedulerTest::dir_ = nullptr;
+engine::Model* SchedulerTest::model_ = nullptr;
+engine::Tokenizer* SchedulerTest::tokenizer_ = nullptr;
+
+bool IsPrefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
+  return a.size() <= b.size() && std::equal(a.begin(), a.end(), b.begin());
+}
+
+TEST_F(SchedulerTest, OneRequestEqualsTheRequestRunAlone) {
+  auto metrics = std::make_shared<RecordingMetrics>();
+  Options o;
+  o.max_step_tokens = 7;  // the 30-token prompt is prefilled in 5 chunks
+  auto s = Make(o, metrics);
+  for (float temperature : {0.0f, 0.8f}) {
+    Request r = MakeRequest(Tokens(30, 1, 256), 12, 99, temperature);
+    auto sink = std::make_shared<RecordingSink>();
+    ASSERT_TRUE(s->Submit(r, sink).ok());
+    Result res = sink->Wait();
+    EXPECT_EQ(res.finish_reason, FinishReason::kLength);
+    EXPECT_EQ(res.tokens, RunAlone(r));
+    EXPECT_EQ(sink->tokens(), res.tokens);
+    EXPECT_EQ(res.prompt_tokens, 30);
+    EXPECT_EQ(res.generated_tokens, 12);
+    EXPECT_GT(res.ttft_seconds, 0);
+    EXPECT_GE(res.total_seconds, res.ttft_seconds);
+  }
+  ExpectDrained(*s);
+  std::lock_guard<std::mutex> l(metrics->mu);
+  for (int64_t n : metrics->step_tokens) EXPECT_LE(n, 7);
+  EXPECT_EQ(metrics->ttfts.load(), 2);
+  EXPECT_EQ(metrics->itls.load(), 22);
+  EXPECT_EQ(metrics->generated.load(), 24);
+  EXPECT_EQ(metrics->e2es.load(), 2);
+  EXPECT_EQ(metrics->queue_times.load(), 2);
+}
+
+TEST_F(SchedulerTest, BadRequestsAreRejectedAtSubmit) {
+  auto s = Make(Options{});
+  auto sink = std::make_shared<RecordingSink>();
+  Request empty = MakeRequest({}, 4, 1);
+  EXPECT_EQ(s->Submit(empty, sink).status().code(), StatusCode::kInvalidArgument);
+  Request oov = MakeRequest({1, 2, 256}, 4, 1);
+  auto st = s->Submit(oov, sink).status();
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("vocabulary"), std::string::npos) << st.ToString();
+  Request bad_params = MakeRequest({1, 2}, 4, 1);
+  bad_params.params.top_p = 0;
+  EXPECT_EQ(s->Submit(bad_params, sink).status().code(), StatusCode::kInvalidArgument);
+  Options small;
+  small.max_prompt_tokens = 8;
+  auto s2 = Make(small);
+  EXPECT_EQ(s2->Submit(MakeRequest(Tokens(9, 1, 256), 4, 1), sink).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s->Submit(MakeRequest({1}, 4, 1), nullptr).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(SchedulerTest, FullQueueIsOverloaded) {
+  auto metrics = std::make_shared<RecordingMetrics>();
+  Options o;
+  o.max_seqs = 1;
+  o.max_queue = 1;
+  auto s = Make(o, metrics);
+  auto a = std::make_shared<RecordingSink>(), b = std::make_shared<RecordingSink>(),
+       c = std::make_shared<RecordingSink>();
+  auto ha = s->Submit(MakeRequest({1, 2, 3}, 100000, 1), a);
+  ASSERT_TRUE(ha.ok());
+  ASSERT_TRUE(s->Submit(MakeRequest({4, 5}, 3, 2), b).ok());
+  auto hc = s->Submit(MakeRequest({6}, 3, 3), c);
+  EXPECT_EQ(hc.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(hc.status().message().find("overloaded"), std::string::npos);
+  s->Cancel(*ha);
+  EXPECT_EQ(a->Wait().finish_reason, FinishReason::kCancelled);
+  EXPECT_EQ(b->Wait().finish_reason, FinishReason::kLength);
+  ExpectDrained(*s);
+  EXPECT_EQ(s->GetStats().rejected, 1);
+}
+
+TEST_F(SchedulerTest, DeadlinesAndCancellation) {
+  Options o;
+  o.max_seqs = 1;
+  auto s = Make(o);
+  // A long request holds the only slot.
+  Request long_req = MakeRequest(Tokens(5, 2, 256), 1 << 20, 5);
+  long_req.deadline = Clock::now() + std::chrono::milliseconds(300);
+  auto running = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(s->Submit(long_req, running).ok());
+  running->WaitChunks(1);
+  // This one expires while queued: it never runs.
+  Request queued = MakeRequest({7, 8}, 4, 6);
+  queued.deadline = Clock::now() + std::chrono::milliseconds(20);
+  auto q = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(s->Submit(queued, q).ok());
+  Result qr = q->Wait();
+  EXPECT_EQ(qr.finish_reason, FinishReason::kDeadline);
+  EXPECT_TRUE(qr.tokens.empty());
+  EXPECT_EQ(qr.generated_tokens, 0);
+  // The running one stops at its deadline with a prefix of its alone-run output.
+  Result rr = running->Wait();
+  EXPECT_EQ(rr.finish_reason, FinishReason::kDeadline);
+  Request check = long_req;
+  check.params.max_tokens = static_cast<int32_t>(rr.tokens.size());
+  if (!rr.tokens.empty()) {
+    EXPECT_EQ(rr.tokens, RunAlone(check));
+  }
+
+  // Cancellation of a running request frees its slot for the next.
+  auto c = std::make_shared<RecordingSink>();
+  auto hc = s->Submit(MakeRequest(Tokens(4, 3, 256), 1 << 20, 7), c);
+  ASSERT_TRUE(hc.ok());
+  c->WaitChunks(3);
+  s->Cancel(*hc);
+  EXPECT_EQ(c->Wait().finish_reason, FinishReason::kCancelled);
+  auto next = std::make_shared<RecordingSink>();
+  Request nr = MakeRequest(Tokens(6, 4, 256), 5, 8);
+  ASSERT_TRUE(s->Submit(nr, next).ok());
+  EXPECT_EQ(next->Wait().tokens, RunAlone(nr));
+  s->Cancel(123456);  // unknown: a no-op
+  ExpectDrained(*s);
+}
+
+TEST_F(SchedulerTest, HigherPrioritySwapsOutAndSwappedOutputIsUnchanged) {
+  auto metrics = std::make_shared<RecordingMetrics>();
+  Options o;
+  o.max_seqs = 2;
+  auto s = Make(o, metrics);
+  // Long enough to be still running when the high-priority one arrives.
+  std::vector<Request> low = {MakeRequest(Tokens(20, 10, 256), 3000, 10), MakeRequest(Tokens(9, 11, 256), 3000, 11)};
+  std::vector<std::shared_ptr<RecordingSink>> low_sinks;
+  for (auto& r : low) {
+    low_sinks.push_back(std::make_shared<RecordingSink>());
+    ASSERT_TRUE(s->Submit(r, low_sinks.back()).ok());
+  }
+  for (auto& k : low_sinks) k->WaitChunks(2);
+  Request high = MakeRequest(Tokens(15, 12, 256), 10, 12);
+  high.priority = 5;
+  auto hs = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(s->Submit(high, hs).ok());
+  Result hr = hs->Wait();
+  EXPECT_EQ(hr.tokens, RunAlone(high));
+  int swaps = 0;
+  for (size_t i = 0; i < low.size(); ++i) {
+    Result r = low_sinks[i]->Wait();
+    EXPECT_EQ(r.finish_reason, FinishReason::kLength);
+    EXPECT_EQ(r.tokens, RunAlone(low[i])) << "low-priority request " << i;
+    swaps += r.swaps;
+  }
+  // The later of the two low-priority requests was the victim.
+  EXPECT_EQ(low_sinks[1]->Wait().swaps, 1);
+  EXPECT_EQ(metrics->swaps_out.load(), metrics->swaps_in.load());
+  EXPECT_EQ(swaps, metrics->swaps_out.load());
+  ExpectDrained(*s);
+}
+
+TEST_F(SchedulerTest, NoSwapWhenTheSwapTierIsTooSmall) {
+  auto metrics = std::make_shared<RecordingMetrics>();
+  Options o;
+  o.max_seqs = 1;
+  o.swap_bytes = model_->spec().state.bytes_per_sequence() - 1;
+  auto s = Make(o, metrics);
+  Request low = MakeRequest(Tokens(5, 20, 256), 30, 20);
+  auto ls = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(s->Submit(low, ls).ok());
+  ls->WaitChunks(1);
+  Request high = MakeRequest(Tokens(5, 21, 256), 3, 21);
+  high.priority = 9;
+  auto hs = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(s->Submit(high, hs).ok());
+  EXPECT_EQ(hs->Wait().tokens, RunAlone(high));
+  Result lr = ls->Wait();
+  EXPECT_EQ(lr.swaps, 0);
+  EXPECT_EQ(lr.tokens, RunAlone(low));
+  EXPECT_EQ(metrics->swaps_out.load(), 0);
+  ExpectDrained(*s);
+}
+
+TEST_F(SchedulerTest, PrefixCacheHitEqualsColdRun) {
+  auto metrics = std::make_shared<RecordingMetrics>();
+  auto s = Make(Options{}, metrics);
+  Request first = MakeRequest(Tokens(40, 30, 256), 8, 30);
+  auto a = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(s->Submit(first, a).ok());
+  Result ra = a->Wait();
+  // The kept state covers the prompt and all generated tokens but the last.
+  std::vector<int32_t> covered = first.prompt;
+  covered.insert(covered.end(), ra.tokens.begin(), ra.tokens.end() - 1);
+  std::vector<int32_t> longer = covered;
+  longer.push_back(ra.tokens.back());
+  for (int32_t t : Tokens(10, 31, 256)) longer.push_back(t);
+  Request second = MakeRequest(longer, 9, 31);
+  auto b = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(s->Submit(second, b).ok());
+  Result rb = b->Wait();
+  EXPECT_EQ(rb.cached_tokens, static_cast<int64_t>(covered.size()));
+  EXPECT_EQ(rb.prompt_tokens, static_cast<int64_t>(longer.size()));
+  EXPECT_EQ(rb.tokens, RunAlone(second));
+  // A request that opts out is cold.
+  Request third = second;
+  third.use_prefix_cache = false;
+  auto c = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(s->Submit(third, c).ok());
+  Result rc = c->Wait();
+  EXPECT_EQ(rc.cached_tokens, 0);
+  EXPECT_EQ(rc.tokens, rb.tokens);
+  // Exactly the prompt of an entry: one token is still fed (for its logits).
+  Request same = MakeRequest(covered, 4, 32);
+  auto d = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(s->Submit(same, d).ok());
+  Result rd = d->Wait();
+  EXPECT_LT(rd.cached_tokens, static_cast<int64_t>(covered.size()));
+  EXPECT_EQ(rd.tokens, RunAlone(same));
+  EXPECT_EQ(metrics->cache_hits.load() + metrics->cache_misses.load(), 3);
+  EXPECT_GE(metrics->cache_hits.load(), 1);
+  ExpectDrained(*s);
+}
+
+TEST_F(SchedulerTest, SessionContinuationEqualsColdRunOverTheWholeHistory) {
+  auto s = Make(Options{});
+  std::vector<int32_t> history;
+  for (int turn = 0; turn < 3; ++turn) {
+    std::vector<int32_t> user = Tokens(12 + static_cast<size_t>(turn), 40 + static_cast<uint32_t>(turn), 256);
+    Request r = MakeRequest(user, 6, 40 + static_cast<uint64_t>(turn));
+    r.session_id = "chat-1";
+    r.use_prefix_cache = false;  // only the session may help
+    auto sink = std::make_shared<RecordingSink>();
+    ASSERT_TRUE(s->Submit(r, sink).ok());
+    Result res = sink->Wait();
+    ASSERT_EQ(res.finish_reason, FinishReason::kLength);
+    // Cold: the whole conversation as one prompt.
+    std::vector<int32_t> whole = history;
+    whole.insert(whole.end(), user.begin(), user.end());
+    Request cold = MakeRequest(whole, 6, 40 + static_cast<uint64_t>(turn));
+    EXPECT_EQ(res.tokens, RunAlone(cold)) << "turn " << turn;
+    EXPECT_EQ(res.prompt_tokens, static_cast<int64_t>(whole.size()));
+    EXPECT_EQ(res.cached_tokens, turn == 0 ? 0 : static_cast<int64_t>(history.size() - 1));
+    history = whole;
+    history.insert(history.end(), res.tokens.begin(), res.tokens.end());
+  }
+  // A cancelled turn leaves the session where it was.
+  Request r = MakeRequest({1, 2, 3}, 1 << 20, 50);
+  r.session_id = "chat-1";
+  auto sink = std::make_shared<RecordingSink>();
+  auto h = s->Submit(r, sink);
+  ASSERT_TRUE(h.ok());
+  sink->WaitChunks(1);
+  s->Cancel(*h);
+  sink->Wait();
+  Request next = MakeRequest({9, 9}, 3, 51);
+  next.session_id = "chat-1";
+  auto ns = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(s->Submit(next, ns).ok());
+  Result nr = ns->Wait();
+  EXPECT_EQ(nr.cached_tokens, static_cast<int64_t>(history.size() - 1));
+  std::vector<int32_t> whole = history;
+  whole.insert(whole.end(), {9, 9});
+  EXPECT_EQ(nr.tokens, RunAlone(MakeRequest(whole, 3, 51)));
+  ExpectDrained(*s);
+}
+
+TEST_F(SchedulerTest, StopStringEndsTheTextBeforeIt) {
+  auto s = Make(Options{});
+  Request r = MakeRequest(Tokens(8, 60, 256), 40, 60, 0.0f);
+  auto a = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(s->Submit(r, a).ok());
+  Result full = a->Wait();
+  // The byte tokenizer: token i is byte i; take 2 bytes from the middle.
+  std::string bytes(full.tokens.begin(), full.tokens.end());
+  const std::string stop = bytes.substr(10, 2);
+  const size_t at = bytes.find(stop);
+  Request rs = r;
+  rs.stop.stop_strings = {stop};
+  auto b = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(s->Submit(rs, b).ok());
+  Result res = b->Wait();
+  EXPECT_EQ(res.finish_reason, FinishReason::kStop);
+  // Text is the decoder's (invalid UTF-8 becomes U+FFFD), so compare through it.
+  std::vector<int32_t> before(full.tokens.begin(), full.tokens.begin() + static_cast<ptrdiff_t>(at));
+  engine::StreamDecoder dec(tokenizer_);
+  std::string expect;
+  for (int32_t t : before) expect += dec.Push(t);
+  EXPECT_EQ(res.text.substr(0, expect.size()), expect);
+  EXPECT_EQ(b->text(), res.text);
+  EXPECT_EQ(res.text.find(stop), std::string::npos);
+  ExpectDrained(*s);
+}
+
+TEST_F(SchedulerTest, TenantCapLimitsConcurrentSlots) {
+  auto metrics = std::make_shared<RecordingMetrics>();
+  Options o;
+  o.max_seqs = 4;
+  o.max_slots_per_tenant = 1;
+  auto s = Make(o, metrics);
+  std::vector<std::shared_ptr<RecordingSink>> sinks;
+  std::vector<Request> reqs;
+  for (int i = 0; i < 3; ++i) {
+    reqs.push_back(MakeRequest(Tokens(6, 70 + static_cast<uint32_t>(i), 256), 6, 70 + static_cast<uint64_t>(i)));
+    reqs.back().tenant = "a";
+    sinks.push_back(std::make_shared<RecordingSink>());
+    ASSERT_TRUE(s->Submit(reqs.back(), sinks.back()).ok());
+  }
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    Result r = sinks[i]->Wait();
+    EXPECT_EQ(r.tokens, RunAlone(reqs[i])) << r.cached_tokens << " " << r.prompt_tokens;
+  }
+  ExpectDrained(*s);
+  EXPECT_EQ(metrics->max_running, 1);
+}
+
+// Random arrivals, priorities, cancellations, deadlines, swaps, cache hits
+// and session turns: completed requests equal their alone-runs over their
+// whole history, the others are prefixes of them, and every account returns
+// to zero.
+TEST_F(SchedulerTest, RandomStormKeepsEveryOutputAndLeaksNothing) {
+  auto metrics = std::make_shared<RecordingMetrics>();
+  Options o;
+  o.max_seqs = 3;
+  o.max_queue = 1000;
+  o.max_step_tokens = 20;
+  const size_t state_bytes = model_->spec().state.bytes_per_sequence();
+  o.swap_bytes = 2 * state_bytes;
+  o.prefix_cache_bytes = 200 * state_bytes;
+  o.session_cache_bytes = 200 * state_bytes;
+  auto s = Make(o, metrics);
+  std::mt19937 rng(1234);
+  struct Sent {
+    Request req;
+    std::vector<int32_t> history;  // what the state covers before req.prompt (sessions)
+    std::shared_ptr<RecordingSink> sink;
+    Scheduler::Handle handle = 0;
+    Result result;
+  };
+  // Submits `wave`, cancelling some at random moments; waits for all.
+  auto run_wave = [&](std::vector<Sent>& wave) {
+    for (size_t i = 0; i < wave.size(); ++i) {
+      Sent& x = wave[i];
+      if (rng() % 8 == 0) x.req.deadline = Clock::now() + std::chrono::milliseconds(rng() % 30);
+      x.sink = std::make_shared<RecordingSink>();
+      auto h = s->Submit(x.req, x.sink);
+      ASSERT_TRUE(h.ok()) << h.status().ToString();
+      x.handle = *h;
+      if (rng() % 7 == 0) s->Cancel(wave[rng() % (i + 1)].handle);
+      if (rng() % 4 == 0) std::this_thread::sleep_for(std::chrono::microseconds(rng() % 3000));
+    }
+    int completed = 0;
+    for (auto& x : wave) {
+      x.result = x.sink->Wait();
+      const Result& r = x.result;
+      EXPECT_EQ(x.sink->tokens(), r.tokens);
+      ASSERT_NE(r.finish_reason, FinishReason::kError) << r.error.ToString();
+      std::vector<int32_t> whole = x.history;
+      whole.insert(whole.end(), x.req.prompt.begin(), x.req.prompt.end());
+      Request alone = x.req;
+      alone.prompt = whole;
+      const std::vector<int32_t> expect = RunAlone(alone);
+      if (r.finish_reason == FinishReason::kLength) {
+        ++completed;
+        EXPECT_EQ(r.tokens, expect) << "request " << x.handle;
+      } else {
+        EXPECT_TRUE(IsPrefix(r.tokens, expect)) << "request " << x.handle;
+      }
+    }
+    EXPECT_GT(completed, static_cast<int>(wave.size()) / 2);
+    ExpectDrained(*s);
+  };
+
+  // Wave 1: fresh prompts, some of them opening sessions.
+  std::vector<Sent> first(50);
+  for (size_t i = 0; i < first.size(); ++i) {
+    first[i].req = MakeRequest(Tokens(1 + rng() % 40, 100 + static_cast<uint32_t>(i), 256),
+                               1 + static_cast<int>(rng() % 20), 1000 + i, rng() % 4 == 0 ? 0.0f : 0.9f);
+    first[i].req.priority = static_cast<int>(rng() % 3);
+    if (i % 5 == 0) first[i].req.session_id = "s" + std::to_string(i);
+  }
+  run_wave(first);
+  // Wave 2: continuations, through the prefix cache (the whole history as the
+  // prompt) or the session (only the new tokens), and fresh prompts.
+  std::vector<Sent> second;
+  for (size_t i = 0; i < first.size(); ++i) {
+    const Sent& prev = first[i];
+    Sent x;
+    std::vector<int32_t> more = Tokens(1 + rng() % 10, 500 + static_cast<uint32_t>(i), 256);
+    const bool kept = prev.result.finish_reason == FinishReason::kLength ||
+                      prev.result.finish_reason == FinishReason::kStop;
+    std::vector<int32_t> whole = prev.history;
+    whole.insert(whole.end(), prev.req.prompt.begin(), prev.req.prompt.end());
+    whole.insert(whole.end(), prev.result.tokens.begin(), prev.result.tokens.end());
+    if (!prev.req.session_id.empty()) {
+      x.req = MakeRequest(more, 1 + static_cast<int>(rng() % 10), 3000 + i);
+      x.req.session_id = prev.req.session_id;
+      if (kept) x.history = whole;  // else the session starts afresh
+    } else if (rng() % 2 == 0) {
+      whole.insert(whole.end(), more.begin(), more.end());
+      x.req = MakeRequest(whole, 1 + static_cast<int>(rng() % 10), 3000 + i);
+    } else {
+      x.req = MakeRequest(more, 1 + static_cast<int>(rng() % 10), 3000 + i);
+    }
+    x.req.priority = static_cast<int>(rng() % 3);
+    second.push_back(std::move(x));
+  }
+  std::shuffle(second.begin(), second.end(), rng);
+  run_wave(second);
+  int64_t cached = 0;
+  for (const Sent& x : second) cached += x.result.cached_tokens;
+  std::printf("storm: %lld swaps out, %lld in, %lld cache hits, %lld cached tokens\n",
+              static_cast<long long>(metrics->swaps_out.load()), static_cast<long long>(metrics->swaps_in.load()),
+              static_cast<long long>(metrics->cache_hits.load()), static_cast<long long>(cached));
+  EXPECT_GT(metrics->cache_hits.load(), 5);
+  EXPECT_EQ(metrics->e2es.load(), 100);
+}
+
+}  // namespace
+}  // namespace rs::scheduler
