@@ -92,6 +92,9 @@ double MeasureReadBandwidth(int threads) {
 }  // namespace
 
 int RunBench(int argc, char** argv) {
+  for (int i = 2; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--serving") == 0) return RunBenchServing(argc, argv);
+  }
   Flags flags({"model", "threads", "prompt-len", "gen", "batch", "runs"}, {"json"});
   if (Status s = flags.Parse(argc, argv, 2); !s.ok()) return Fail("bench", s);
   if (!flags.Has("model")) return Fail("bench", InvalidArgumentError("--model PATH is required"));

@@ -8,6 +8,8 @@ int RunGenerate(int argc, char** argv);
 int RunLogits(int argc, char** argv);
 int RunTokenize(int argc, char** argv);
 int RunBench(int argc, char** argv);
+// `bench --serving`: the scheduler under simulated clients (bench_serving_cmd.cc).
+int RunBenchServing(int argc, char** argv);
 int RunInitRandom(int argc, char** argv);
 
 }  // namespace rs::cli

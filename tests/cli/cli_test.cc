@@ -168,6 +168,23 @@ TEST(CliTest, RwkvWorldModelWithWorldTokenizer) {
   EXPECT_EQ(std::system(rm.c_str()), 0);
 }
 
+TEST(CliTest, ServingBenchmarkRunsTheWorkloadThroughTheScheduler) {
+  CliRun r = Recurrent("bench --serving --scenario workload --model " + kTiny +
+                       " --threads 1 --concurrency 3 --requests 7 --prompt-len 5-9 --gen 4 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json::Value v = ParseOut(r);
+  const json::Value* w = v.Find("workload");
+  ASSERT_NE(w, nullptr);
+  EXPECT_EQ(w->Find("requests")->AsInt(), 7);
+  EXPECT_EQ(w->Find("generated_tokens")->AsInt(), 28);  // greedy, no stop: 4 each
+  EXPECT_LE(w->Find("max_running")->AsInt(), 3);
+  EXPECT_GT(w->Find("throughput_tok_s")->AsDouble(), 0);
+  EXPECT_LE(w->Find("ttft_p50_s")->AsDouble(), w->Find("ttft_p99_s")->AsDouble());
+  CliRun bad = Recurrent("bench --serving --scenario workload --model " + kTiny + " --gen 5-2");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("--gen"), std::string::npos) << bad.err;
+}
+
 TEST(CliTest, ErrorsAreOneLineAndNonZero) {
   for (const std::string& args :
        {std::string("generate --model /nonexistent/model --prompt hi"), std::string("generate --bogus-flag 1"),

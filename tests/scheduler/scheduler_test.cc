@@ -108,6 +108,32 @@ class RecordingMetrics : public Metrics {
       generated{0}, cache_hits{0}, cache_misses{0}, swaps_out{0}, swaps_in{0}, rejected{0};
 };
 
+// The request run alone on `model`, without a scheduler: one prefill, then
+// one token at a time; stops at max_tokens or a stop id.
+std::vector<int32_t> RunAloneOn(engine::Model& model, const Request& r) {
+  auto pool = model.NewStatePool(1);
+  const int slot = pool->Acquire().value();
+  engine::Logits logits;
+  engine::Batch b;
+  b.seqs.push_back({slot, r.prompt, false});
+  EXPECT_TRUE(model.Forward(b, *pool, &logits).ok());
+  engine::TokenHistory history;
+  history.AddPrompt(r.prompt);
+  const size_t V = static_cast<size_t>(model.spec().vocab_size);
+  std::vector<int32_t> out;
+  for (int n = 0; n < r.params.max_tokens; ++n) {
+    auto s = engine::Sampler::Sample(std::span<const float>(logits.Row(0), V), r.params, history,
+                                     static_cast<uint64_t>(n), nullptr);
+    out.push_back(s.token);
+    history.Add(s.token, false);
+    if (r.stop.IsStopToken(s.token)) break;
+    engine::Batch step;
+    step.seqs.push_back({slot, std::span<const int32_t>(&out.back(), 1), false});
+    EXPECT_TRUE(model.Forward(step, *pool, &logits).ok());
+  }
+  return out;
+}
+
 class SchedulerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -138,31 +164,7 @@ class SchedulerTest : public ::testing::Test {
     return r;
   }
 
-  // The request run alone, without a scheduler: one prefill, then one
-  // token at a time; stops at max_tokens or a stop id.
-  static std::vector<int32_t> RunAlone(const Request& r) {
-    auto pool = alone_model_->NewStatePool(1);
-    const int slot = pool->Acquire().value();
-    engine::Logits logits;
-    engine::Batch b;
-    b.seqs.push_back({slot, r.prompt, false});
-    EXPECT_TRUE(alone_model_->Forward(b, *pool, &logits).ok());
-    engine::TokenHistory history;
-    history.AddPrompt(r.prompt);
-    const size_t V = static_cast<size_t>(alone_model_->spec().vocab_size);
-    std::vector<int32_t> out;
-    for (int n = 0; n < r.params.max_tokens; ++n) {
-      auto s = engine::Sampler::Sample(std::span<const float>(logits.Row(0), V), r.params, history,
-                                       static_cast<uint64_t>(n), nullptr);
-      out.push_back(s.token);
-      history.Add(s.token, false);
-      if (r.stop.IsStopToken(s.token)) break;
-      engine::Batch step;
-      step.seqs.push_back({slot, std::span<const int32_t>(&out.back(), 1), false});
-      EXPECT_TRUE(alone_model_->Forward(step, *pool, &logits).ok());
-    }
-    return out;
-  }
+  static std::vector<int32_t> RunAlone(const Request& r) { return RunAloneOn(*alone_model_, r); }
 
   static std::unique_ptr<Scheduler> Make(const Options& o, std::shared_ptr<Metrics> m = nullptr) {
     auto s = Scheduler::Create(model_, tokenizer_, o, std::move(m));
@@ -593,6 +595,45 @@ TEST_F(SchedulerTest, RandomStormKeepsEveryOutputAndLeaksNothing) {
               static_cast<long long>(metrics->cache_hits.load()), static_cast<long long>(cached));
   EXPECT_GT(metrics->cache_hits.load(), 5);
   EXPECT_EQ(metrics->e2es.load(), 100);
+}
+
+// The scheduler is architecture-agnostic: concurrent requests and a session
+// turn on RWKV-7 give their alone-run tokens too.
+TEST(SchedulerRwkvTest, ConcurrentRequestsAndSessionTurnEqualAloneRuns) {
+  TempDir dir("scheduler-rwkv7");
+  ASSERT_TRUE(engine::WriteRandomRwkv(dir.path(), engine::testing::OddRwkvShape(7)).ok());
+  auto model = engine::testing::Load(dir.path(), 2);
+  auto alone = engine::testing::Load(dir.path(), 1);
+  ASSERT_TRUE(model && alone);
+  Options o;
+  o.max_seqs = 3;
+  o.max_step_tokens = 10;
+  auto s = Scheduler::Create(model.get(), nullptr, o).value();
+  std::vector<Request> reqs;
+  std::vector<std::shared_ptr<RecordingSink>> sinks;
+  for (int i = 0; i < 6; ++i) {
+    Request r;
+    r.prompt = Tokens(3 + 7 * static_cast<size_t>(i), 90 + static_cast<uint32_t>(i), 300);
+    r.params.temperature = 0.7f;
+    r.params.seed = 90 + static_cast<uint64_t>(i);
+    r.params.max_tokens = 9;
+    r.session_id = i == 0 ? "rwkv-chat" : "";
+    reqs.push_back(r);
+    sinks.push_back(std::make_shared<RecordingSink>());
+    ASSERT_TRUE(s->Submit(r, sinks.back()).ok());
+  }
+  for (size_t i = 0; i < reqs.size(); ++i) EXPECT_EQ(sinks[i]->Wait().tokens, RunAloneOn(*alone, reqs[i])) << i;
+  Request next = reqs[0];
+  next.prompt = {5, 6, 7};
+  auto ns = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(s->Submit(next, ns).ok());
+  Result nr = ns->Wait();
+  Request cold = reqs[0];
+  std::vector<int32_t> first = sinks[0]->tokens();
+  cold.prompt.insert(cold.prompt.end(), first.begin(), first.end());
+  cold.prompt.insert(cold.prompt.end(), {5, 6, 7});
+  EXPECT_EQ(nr.cached_tokens, static_cast<int64_t>(cold.prompt.size() - 4));
+  EXPECT_EQ(nr.tokens, RunAloneOn(*alone, cold));
 }
 
 }  // namespace
