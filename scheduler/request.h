@@ -88,8 +88,9 @@ struct Result {
 // Receives one request's output. OnChunk is called zero or more times, then
 // OnFinish exactly once (also for a request rejected after Submit returned,
 // e.g. a deadline that expires while queued). Both run on the scheduler's
-// engine thread: they must be quick and must not call back into the
-// scheduler's Submit (Cancel is allowed).
+// engine thread: they must be quick, and must not call the scheduler's
+// Submit, WaitIdle or Stop (they would wait on the engine thread itself);
+// Cancel is allowed.
 class Sink {
  public:
   virtual ~Sink() = default;
