@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The CUDA backend's checks on a GPU host (H200: CUDA 13, CMake, ninja, Python
+# with torch and transformers; no gRPC, no internet). Builds the engine and
+# kernels with CUDA (no service), runs every GPU test, then benchmarks, and
+# prints a short table at the end. Logs go to $OUT when set (else build-gpu/).
+#
+# Usage: tests/gpu/run.sh [--quick] [--tests-only]
+#   GoogleTest: the host has no libgtest-dev; pass a source copy with
+#   RS_GTEST_SOURCE_DIR (default: .gpu-deps/googletest, a copy of Debian's
+#   /usr/src/googletest that the caller brings along).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+quick=0
+tests_only=0
+for a in "$@"; do
+  case "$a" in
+    --quick) quick=1 ;;
+    --tests-only) tests_only=1 ;;
+    *) echo "unknown flag $a" >&2; exit 2 ;;
+  esac
+done
+out="${OUT:-build-gpu}"
+mkdir -p "$out"
+summary="$out/summary.txt"
+: > "$summary"
+note() { echo "$*" | tee -a "$summary"; }
+t_start=$(date +%s)
+
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --format=csv,noheader | tee -a "$summary"
+nvcc --version | tail -1
+
+gtest="${RS_GTEST_SOURCE_DIR:-$PWD/.gpu-deps/googletest}"
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DRS_ENGINE_ONLY=ON -DRS_CUDA=ON \
+  -DRS_BUILD_BENCHMARKS=OFF -DRS_GTEST_SOURCE_DIR="$gtest" >"$out/cmake.log" 2>&1 || { tail -30 "$out/cmake.log"; exit 1; }
+targets=$(cd tests/gpu && ls gpu_*_test.cc 2>/dev/null | sed 's/\.cc$//' | tr '\n' ' ')
+benches=$(cd tests/gpu && ls gpu_*_bench.cc 2>/dev/null | sed 's/\.cc$//' | tr '\n' ' ')
+if ! ninja -C build-gpu -j "$(nproc)" recurrent $targets $benches >"$out/build.log" 2>&1; then
+  grep -E "error|FAILED" "$out/build.log" | head -40
+  exit 1
+fi
+note "build: $(( $(date +%s) - t_start )) s"
+
+# ---- GPU tests ----------------------------------------------------------------
+fail=0
+for t in $targets; do
+  if build-gpu/tests/gpu/$t --gtest_brief=1 >"$out/$t.log" 2>&1; then
+    note "PASS $t: $(grep -E '^\[  (PASSED|SKIPPED) ' "$out/$t.log" | tr -s ' ' | tr '\n' ' ')"
+  else
+    fail=1
+    note "FAIL $t"
+    grep -E "Failure|Expected|Which is|error|FAILED|max" "$out/$t.log" | head -40 | tee -a "$summary"
+  fi
+done
+[ "$tests_only" = 1 ] && { cat "$summary"; exit $fail; }
+
+# ---- Ceilings and benchmarks ----------------------------------------------------
+for bch in $benches; do
+  build-gpu/tests/gpu/$bch 2>&1 | tee -a "$summary"
+done
+
+rec=build-gpu/cli/recurrent
+models="mamba-130m rwkv7-0.1b"
+[ "$quick" = 1 ] || models="mamba-130m mamba-1.4b rwkv7-0.1b rwkv7-1.5b"
+for shape in $models; do
+  dir=build-gpu/models/$shape-bf16
+  [ -d "$dir" ] || $rec init-random --out "$dir" --shape "$shape" --dtype bf16 >/dev/null || { note "init-random $shape failed"; continue; }
+  if $rec bench --help 2>&1 | grep -q -- --device || $rec bench --model "$dir" --device cuda --batch 1 --gen 1 --runs 1 --prompt-len 8 >/dev/null 2>&1; then
+    runs=3; [ "$quick" = 1 ] && runs=2
+    $rec bench --model "$dir" --device cuda --prompt-len 2000 --gen 64 --batch 1,16,64,256 --runs $runs --json \
+      >"$out/bench-$shape.json" 2>"$out/bench-$shape.err" && note "recurrent $shape: $(cat "$out/bench-$shape.json")" \
+      || note "recurrent bench $shape --device cuda failed: $(tail -2 "$out/bench-$shape.err")"
+  else
+    note "recurrent $shape: no CUDA model yet (bench --device cuda unavailable)"
+  fi
+  case "$shape" in
+    mamba-*)
+      b=1,16,64; [ "$quick" = 1 ] || b=1,16,64,256
+      python3 tests/gpu/hf_generate_bench.py "$dir" --batch $b --gen 64 --runs 2 2>"$out/hf-$shape.err" \
+        | sed "s/^/transformers $shape: /" | tee -a "$summary" || tail -5 "$out/hf-$shape.err" ;;
+  esac
+done
+note "total: $(( $(date +%s) - t_start )) s"
+echo "==== summary ===="
+cat "$summary"
+exit $fail
