@@ -23,6 +23,9 @@
 #include "cli/common.h"
 #include "engine/util/json.h"
 #include "kernels/cpu/gemm.h"
+#if RS_HAVE_CUDA
+#include "kernels/cuda/cuda_probe.h"
+#endif
 
 namespace rs::cli {
 namespace {
@@ -95,7 +98,7 @@ int RunBench(int argc, char** argv) {
   for (int i = 2; i < argc; ++i) {
     if (std::strcmp(argv[i], "--serving") == 0) return RunBenchServing(argc, argv);
   }
-  Flags flags({"model", "threads", "prompt-len", "gen", "batch", "runs"}, {"json"});
+  Flags flags({"model", "threads", "prompt-len", "gen", "batch", "runs", "device"}, {"json"});
   if (Status s = flags.Parse(argc, argv, 2); !s.ok()) return Fail("bench", s);
   if (!flags.Has("model")) return Fail("bench", InvalidArgumentError("--model PATH is required"));
   auto prompt_len = flags.GetInt("prompt-len", 512);
@@ -185,7 +188,14 @@ int RunBench(int argc, char** argv) {
   }
 
   const size_t peak_rss_batched = PeakRssBytes();
+  // The roofline's bandwidth: the GPU's copy rate (read + write) for a CUDA
+  // model, else the host's read rate.
+#if RS_HAVE_CUDA
+  const double bandwidth =
+      spec.device == "cuda" ? kernels::cuda::DeviceCopyBandwidth() : MeasureReadBandwidth(n_threads);
+#else
   const double bandwidth = MeasureReadBandwidth(n_threads);
+#endif
   const double prefill = Median(prefill_runs), decode = Median(decode_runs);
   const double flops_per_token = 2.0 * static_cast<double>(spec.matmul_params_per_token);
   const double roofline = bandwidth / static_cast<double>(spec.decode_bytes_per_step);
@@ -195,6 +205,7 @@ int RunBench(int argc, char** argv) {
     out.Set("model", json::Value::String(path));
     out.Set("arch", json::Value::String(engine::ArchName(spec.arch)));
     out.Set("weight_dtype", json::Value::String(spec.weight_dtype));
+    out.Set("device", json::Value::String(spec.device));
     out.Set("threads", json::Value::Int(n_threads));
     out.Set("cpu_level", json::Value::String(kernels::CpuLevelName()));
     out.Set("prompt_len", json::Value::Int(*prompt_len));
@@ -223,6 +234,7 @@ int RunBench(int argc, char** argv) {
   }
   std::printf("model            %s (%s, %s weights, %s)\n", path.c_str(), engine::ArchName(spec.arch),
               spec.weight_dtype.c_str(), spec.details.c_str());
+  std::printf("device           %s\n", spec.device.c_str());
   std::printf("threads          %d (%s kernels), median of %lld runs\n", n_threads, kernels::CpuLevelName(),
               static_cast<long long>(*runs));
   std::printf("prefill          %8.1f tok/s  (%lld tokens, %.1f GFLOP/s)\n", prefill,

@@ -31,6 +31,7 @@ StatusOr<std::unique_ptr<engine::Model>> LoadModelFromFlags(const Flags& flags, 
   RS_ASSIGN_OR_RETURN(int64_t threads, flags.GetInt("threads", 0));
   if (threads < 0 || threads > 1024) return InvalidArgumentError("--threads must be in [0, 1024]");
   opts.n_threads = static_cast<int>(threads);
+  RS_ASSIGN_OR_RETURN(opts.device, engine::ParseDevice(flags.Get("device", "auto")));
   return engine::LoadModel(path, opts);
 }
 

@@ -47,7 +47,7 @@ StatusOr<engine::SamplingParams> ParamsFromFlags(const Flags& flags) {
 
 int RunGenerate(int argc, char** argv) {
   Flags flags({"model", "tokenizer", "prompt", "tokens", "max-tokens", "temperature", "top-k", "top-p", "min-p",
-               "repetition-penalty", "presence-penalty", "frequency-penalty", "seed", "stop", "threads"},
+               "repetition-penalty", "presence-penalty", "frequency-penalty", "seed", "stop", "threads", "device"},
               {"json", "ignore-eos"});
   if (Status s = flags.Parse(argc, argv, 2); !s.ok()) return Fail("generate", s);
   auto params = ParamsFromFlags(flags);

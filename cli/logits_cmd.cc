@@ -10,7 +10,7 @@
 namespace rs::cli {
 
 int RunLogits(int argc, char** argv) {
-  Flags flags({"model", "tokenizer", "tokens", "prompt", "threads"}, {"all-positions"});
+  Flags flags({"model", "tokenizer", "tokens", "prompt", "threads", "device"}, {"all-positions"});
   if (Status s = flags.Parse(argc, argv, 2); !s.ok()) return Fail("logits", s);
   auto path = ResolveModelPath(flags);
   if (!path.ok()) return Fail("logits", path.status());

@@ -8,6 +8,10 @@
 #include "engine/io/tensor_store.h"
 #include "engine/model.h"
 #include "engine/models/mamba1.h"
+#if RS_HAVE_CUDA
+#include "engine/models/cuda/cuda_backend.h"
+#include "kernels/cuda/cuda_probe.h"
+#endif
 #include "engine/models/rwkv6.h"
 #include "engine/models/rwkv7.h"
 #include "engine/util/json.h"
@@ -60,8 +64,49 @@ StatusOr<std::unique_ptr<io::TensorStore>> OpenFolder(const fs::path& dir) {
 
 }  // namespace
 
+StatusOr<Device> ParseDevice(const std::string& name) {
+  if (name == "cpu") return Device::kCpu;
+  if (name == "cuda") return Device::kCuda;
+  if (name == "auto") return Device::kAuto;
+  return InvalidArgumentError("device must be cpu, cuda or auto, not '" + name + "'");
+}
+
+namespace {
+
+// Moves a loaded CPU model to the device `options` asks for (see LoadOptions).
+StatusOr<std::unique_ptr<Model>> PlaceModel(std::unique_ptr<Model> cpu, const LoadOptions& options) {
+  if (options.device == Device::kCpu) return cpu;
+#if RS_HAVE_CUDA
+  if (kernels::cuda::UsableDeviceCount() == 0) {
+    if (options.device == Device::kAuto) return cpu;
+    return UnavailableError("no usable CUDA device");
+  }
+  if (options.device == Device::kAuto && !Mamba1WeightsOf(*cpu)) return cpu;  // no CUDA model yet
+  auto gpu = ToCuda(&cpu);
+  // Any CUDA error at start-up means "no GPU": auto stays on the CPU.
+  if (!gpu.ok() && options.device == Device::kAuto) return cpu;
+  return gpu;
+#else
+  if (options.device == Device::kAuto) return cpu;
+  return UnavailableError("this build has no CUDA backend (built without nvcc)");
+#endif
+}
+
+StatusOr<std::unique_ptr<Model>> LoadCpuModel(std::unique_ptr<io::TensorStore> store, const json::Value* config,
+                                              const LoadOptions& options);
+
+}  // namespace
+
 StatusOr<std::unique_ptr<Model>> LoadModelFromStore(std::unique_ptr<io::TensorStore> store,
                                                     const json::Value* config, const LoadOptions& options) {
+  RS_ASSIGN_OR_RETURN(std::unique_ptr<Model> cpu, LoadCpuModel(std::move(store), config, options));
+  return PlaceModel(std::move(cpu), options);
+}
+
+namespace {
+
+StatusOr<std::unique_ptr<Model>> LoadCpuModel(std::unique_ptr<io::TensorStore> store, const json::Value* config,
+                                              const LoadOptions& options) {
   // Architecture: config.json first (model_type / ssm_cfg.layer), then names.
   std::string model_type;
   if (config != nullptr) {
@@ -102,6 +147,8 @@ StatusOr<std::unique_ptr<Model>> LoadModelFromStore(std::unique_ptr<io::TensorSt
   return UnimplementedError("unknown architecture (no Mamba or RWKV tensor names; first tensor: " +
                             first + ")");
 }
+
+}  // namespace
 
 StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& path, const LoadOptions& options) {
   const fs::path p(path);

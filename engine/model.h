@@ -54,6 +54,8 @@ struct ModelSpec {
   StateLayout state;
   // Architecture-specific dimensions for display ("d_inner=1536 d_state=16 ...").
   std::string details;
+  // Where Forward computes: "cpu" or "cuda".
+  std::string device = "cpu";
 };
 
 // One sequence's part of a step.
@@ -85,15 +87,25 @@ class Model {
   // of range, a bad or duplicated slot, or a pool of another model.
   virtual Status Forward(const Batch& batch, StatePool& pool, Logits* logits) = 0;
 
-  // A pool of n_slots states of this model.
-  std::unique_ptr<StatePool> NewStatePool(int n_slots) const {
+  // A pool of n_slots states of this model, in the memory its backend
+  // computes on (host memory for the CPU models).
+  virtual std::unique_ptr<StatePool> NewStatePool(int n_slots) const {
     return std::make_unique<StatePool>(spec().state, spec().fingerprint, n_slots);
   }
 };
 
+enum class Device { kCpu, kCuda, kAuto };
+
 struct LoadOptions {
-  int n_threads = 0;  // 0: hardware concurrency
+  int n_threads = 0;  // 0: hardware concurrency (CPU backend)
+  // kAuto: CUDA when this build has it and a device works, else the CPU.
+  // kCuda where impossible: UNAVAILABLE. Architectures without a CUDA model
+  // yet run on the CPU under kAuto and are UNIMPLEMENTED under kCuda.
+  Device device = Device::kCpu;
 };
+
+// "cpu" | "cuda" | "auto" -> Device; INVALID_ARGUMENT otherwise.
+StatusOr<Device> ParseDevice(const std::string& name);
 
 // Loads a model from a folder (HF layout: config.json + model.safetensors or
 // a sharded index; original state-spaces layout: config.json +

@@ -1,5 +1,7 @@
 #include "engine/state.h"
 
+#include <algorithm>
+
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -92,18 +94,41 @@ StatusOr<HostState> HostState::Parse(std::string_view bytes) {
   return st;
 }
 
-StatePool::StatePool(const StateLayout& layout, std::string model_fingerprint, int n_slots)
-    : layout_(layout), fingerprint_(std::move(model_fingerprint)), n_slots_(n_slots) {
-  size_t bytes = layout_.bytes_per_sequence() * static_cast<size_t>(n_slots_);
-  bytes = (bytes + 63) / 64 * 64;
-  data_ = static_cast<float*>(std::aligned_alloc(64, bytes == 0 ? 64 : bytes));
+namespace {
+
+class HostStateMemory final : public StateMemory {
+ public:
+  float* Allocate(size_t n) override {
+    const size_t bytes = (std::max<size_t>(n, 16) * sizeof(float) + 63) / 64 * 64;
+    return static_cast<float*>(std::aligned_alloc(64, bytes));
+  }
+  void Free(float* p) override { std::free(p); }
+  void Zero(float* dst, size_t n) override { std::memset(dst, 0, n * sizeof(float)); }
+  void ToHost(const float* src, size_t n, float* host) override { std::memcpy(host, src, n * sizeof(float)); }
+  void FromHost(const float* host, size_t n, float* dst) override { std::memcpy(dst, host, n * sizeof(float)); }
+  void Copy(const float* src, size_t n, float* dst) override { std::memmove(dst, src, n * sizeof(float)); }
+  const char* device() const override { return "cpu"; }
+};
+
+}  // namespace
+
+std::unique_ptr<StateMemory> NewHostStateMemory() { return std::make_unique<HostStateMemory>(); }
+
+StatePool::StatePool(const StateLayout& layout, std::string model_fingerprint, int n_slots,
+                     std::unique_ptr<StateMemory> memory)
+    : layout_(layout),
+      fingerprint_(std::move(model_fingerprint)),
+      n_slots_(n_slots),
+      memory_(memory ? std::move(memory) : NewHostStateMemory()) {
+  const size_t n = layout_.floats_per_sequence * static_cast<size_t>(n_slots_);
+  data_ = memory_->Allocate(n);
   if (data_ == nullptr) throw std::bad_alloc();
-  std::memset(data_, 0, bytes);
+  memory_->Zero(data_, n);
   in_use_.assign(static_cast<size_t>(n_slots_), false);
   for (int s = n_slots_ - 1; s >= 0; --s) free_.push_back(s);
 }
 
-StatePool::~StatePool() { std::free(data_); }
+StatePool::~StatePool() { memory_->Free(data_); }
 
 StatusOr<int> StatePool::Acquire() {
   if (free_.empty()) {
@@ -126,16 +151,14 @@ bool StatePool::InUse(int slot) const {
   return slot >= 0 && slot < n_slots_ && in_use_[static_cast<size_t>(slot)];
 }
 
-void StatePool::Reset(int slot) {
-  std::memset(SlotData(slot), 0, layout_.bytes_per_sequence());
-}
+void StatePool::Reset(int slot) { memory_->Zero(SlotData(slot), layout_.floats_per_sequence); }
 
 HostState StatePool::Snapshot(int slot) const {
   HostState st;
   st.model_fingerprint = fingerprint_;
   st.layout_version = kStateLayoutVersion;
-  const float* p = SlotData(slot);
-  st.data.assign(p, p + layout_.floats_per_sequence);
+  st.data.resize(layout_.floats_per_sequence);
+  memory_->ToHost(SlotData(slot), layout_.floats_per_sequence, st.data.data());
   return st;
 }
 
@@ -152,13 +175,13 @@ Status StatePool::Restore(int slot, const HostState& state) {
                                    " floats, this model's layout has " +
                                    std::to_string(layout_.floats_per_sequence));
   }
-  std::memcpy(SlotData(slot), state.data.data(), layout_.bytes_per_sequence());
+  memory_->FromHost(state.data.data(), layout_.floats_per_sequence, SlotData(slot));
   return OkStatus();
 }
 
 void StatePool::Copy(int from, int to) {
   if (from == to) return;
-  std::memcpy(SlotData(to), SlotData(from), layout_.bytes_per_sequence());
+  memory_->Copy(SlotData(from), layout_.floats_per_sequence, SlotData(to));
 }
 
 float* StatePool::SlotData(int slot) {

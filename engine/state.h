@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,11 +59,33 @@ struct HostState {
   static StatusOr<HostState> Parse(std::string_view bytes);
 };
 
-// N fixed-size slots in host memory (the CPU backend's pool).
+// Where a pool's slots live: host memory (the default) or a device's. The
+// pool does its zeroing and copies through it. Errors of a device (which
+// cannot happen for host memory) are reported by its own Check().
+class StateMemory {
+ public:
+  virtual ~StateMemory() = default;
+  // One allocation of n floats (null on failure).
+  virtual float* Allocate(size_t n_floats) = 0;
+  virtual void Free(float* p) = 0;
+  virtual void Zero(float* dst, size_t n_floats) = 0;
+  virtual void ToHost(const float* src, size_t n_floats, float* host) = 0;
+  virtual void FromHost(const float* host, size_t n_floats, float* dst) = 0;
+  virtual void Copy(const float* src, size_t n_floats, float* dst) = 0;
+  // "cpu", "cuda".
+  virtual const char* device() const = 0;
+};
+
+// Host memory, 64-byte aligned.
+std::unique_ptr<StateMemory> NewHostStateMemory();
+
+// N fixed-size slots in one allocation of a StateMemory (host by default).
 class StatePool {
  public:
-  // REQUIRES: n_slots >= 1.
-  StatePool(const StateLayout& layout, std::string model_fingerprint, int n_slots);
+  // REQUIRES: n_slots >= 1. Throws std::bad_alloc when the memory cannot be
+  // allocated.
+  StatePool(const StateLayout& layout, std::string model_fingerprint, int n_slots,
+            std::unique_ptr<StateMemory> memory = nullptr);
   StatePool(const StatePool&) = delete;
   StatePool& operator=(const StatePool&) = delete;
   ~StatePool();
@@ -89,7 +112,11 @@ class StatePool {
   // Copies slot `from` into slot `to` (fork).
   void Copy(int from, int to);
 
-  // Raw access for the CPU backend. REQUIRES: 0 <= slot < n_slots().
+  // "cpu" for host memory, else the device the slots live on.
+  const char* device() const { return memory_->device(); }
+
+  // Raw access for the backend that owns the memory (a DEVICE pointer for a
+  // device pool). REQUIRES: 0 <= slot < n_slots().
   float* SlotData(int slot);
   const float* SlotData(int slot) const;
 
@@ -97,7 +124,8 @@ class StatePool {
   StateLayout layout_;
   std::string fingerprint_;
   int n_slots_;
-  float* data_ = nullptr;  // 64-byte aligned, n_slots * floats_per_sequence
+  std::unique_ptr<StateMemory> memory_;
+  float* data_ = nullptr;  // n_slots * floats_per_sequence, in memory_
   std::vector<int> free_;  // stack of free slots
   std::vector<bool> in_use_;
 };

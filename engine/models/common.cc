@@ -152,6 +152,9 @@ size_t MatrixBytes(const kernels::WeightMatrix& m) {
 
 Status ValidateBatch(const Batch& batch, const StatePool& pool, const ModelSpec& spec) {
   if (batch.seqs.empty()) return InvalidArgumentError("empty batch");
+  if (std::string(pool.device()) != spec.device) {
+    return InvalidArgumentError(std::string("state pool on ") + pool.device() + " given to a model on " + spec.device);
+  }
   if (pool.model_fingerprint() != spec.fingerprint ||
       pool.layout().floats_per_sequence != spec.state.floats_per_sequence) {
     return InvalidArgumentError("state pool belongs to another model");

@@ -1,5 +1,7 @@
 #include "engine/models/mamba1.h"
 
+#include <optional>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -17,21 +19,6 @@ namespace {
 
 using kernels::WeightMatrix;
 
-struct Mamba1Layer {
-  std::vector<float> norm;     // (D)
-  WeightMatrix in_proj;        // (2E, D)
-  std::vector<float> in_bias;  // (2E) or empty
-  std::vector<float> conv_w;   // (K, E), transposed from (E, 1, K)
-  std::vector<float> conv_b;   // (E) or empty
-  WeightMatrix x_proj;         // (R + 2N, E)
-  WeightMatrix dt_proj;        // (E, R)
-  std::vector<float> dt_bias;  // (E)
-  std::vector<float> A;        // (N, E) = -exp(A_log)ᵀ
-  std::vector<float> D;        // (E)
-  WeightMatrix out_proj;       // (D, E)
-  std::vector<float> out_bias; // (D) or empty
-  size_t conv_off = 0, ssm_off = 0;  // state offsets (floats)
-};
 
 // Channels per scan/conv task: big enough to amortize dispatch, small enough
 // to balance two threads over E = 768..5120.
@@ -44,6 +31,9 @@ class Mamba1Model final : public Model {
 
   Status Init(const json::Value* config);
   const ModelSpec& spec() const override { return spec_; }
+  Mamba1Weights Export() const {
+    return Mamba1Weights{D_, E_, N_, R_, K_, V_, eps_, embedding_, lm_head_, norm_f_, layers_};
+  }
   Status Forward(const Batch& batch, StatePool& pool, Logits* logits) override;
 
  private:
@@ -264,6 +254,12 @@ Status Mamba1Model::Forward(const Batch& batch, StatePool& pool, Logits* logits)
 }
 
 }  // namespace
+
+std::optional<Mamba1Weights> Mamba1WeightsOf(const Model& model) {
+  const auto* m = dynamic_cast<const Mamba1Model*>(&model);
+  if (m == nullptr) return std::nullopt;
+  return m->Export();
+}
 
 StatusOr<std::unique_ptr<Model>> LoadMamba1(std::unique_ptr<io::TensorStore> store,
                                             const json::Value* config, const LoadOptions& options) {

@@ -12,12 +12,49 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "engine/io/tensor_store.h"
 #include "engine/model.h"
 #include "engine/util/json.h"
+#include "kernels/cpu/gemm.h"
 
 namespace rs::engine {
+
+using kernels::WeightMatrix;
+
+// One layer's weights as the CPU model holds them (matrices in place in the
+// checkpoint's dtype; vectors converted to F32 and re-laid out).
+struct Mamba1Layer {
+  std::vector<float> norm;     // (D)
+  WeightMatrix in_proj;        // (2E, D)
+  std::vector<float> in_bias;  // (2E) or empty
+  std::vector<float> conv_w;   // (K, E), transposed from (E, 1, K)
+  std::vector<float> conv_b;   // (E) or empty
+  WeightMatrix x_proj;         // (R + 2N, E)
+  WeightMatrix dt_proj;        // (E, R)
+  std::vector<float> dt_bias;  // (E)
+  std::vector<float> A;        // (N, E) = -exp(A_log)ᵀ
+  std::vector<float> D;        // (E)
+  WeightMatrix out_proj;       // (D, E)
+  std::vector<float> out_bias; // (D) or empty
+  size_t conv_off = 0, ssm_off = 0;  // state offsets (floats)
+};
+
+// Everything a backend needs to run a loaded Mamba-1 model (the CUDA backend
+// uploads it). Matrices point into the CPU model's mapped checkpoint: valid
+// while that model lives.
+struct Mamba1Weights {
+  int64_t D, E, N, R, K, V;
+  float eps;
+  WeightMatrix embedding, lm_head;  // lm_head may equal embedding (tied)
+  std::vector<float> norm_f;
+  std::vector<Mamba1Layer> layers;
+};
+
+// The weights of a model LoadMamba1 built; nullopt for any other model.
+std::optional<Mamba1Weights> Mamba1WeightsOf(const Model& model);
 
 // Builds a Mamba-1 model from the tensors of `store` (HF names
 // `backbone.embeddings.weight`, or original `backbone.embedding.weight`).

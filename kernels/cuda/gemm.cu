@@ -160,6 +160,7 @@ int Blocks(int64_t total) {
 GpuGemm::~GpuGemm() {
   if (handle_ != nullptr) cublasDestroy(static_cast<cublasHandle_t>(handle_));
   if (scratch_ != nullptr) cudaFree(scratch_);
+  if (workspace_ != nullptr) cudaFree(workspace_);
 }
 
 cudaError_t GpuGemm::Init(cudaStream_t stream) {
@@ -170,6 +171,12 @@ cudaError_t GpuGemm::Init(cudaStream_t stream) {
   if (cublasSetStream(h, stream) != CUBLAS_STATUS_SUCCESS) return cudaErrorUnknown;
   // Plain fp32 math: never TF32 for F32 weights.
   if (cublasSetMathMode(h, CUBLAS_DEFAULT_MATH) != CUBLAS_STATUS_SUCCESS) return cudaErrorUnknown;
+  // A workspace of our own, so cuBLAS allocates nothing inside a CUDA graph
+  // capture (32 MiB: NVIDIA's recommendation for Hopper).
+  constexpr size_t kWorkspace = 32u << 20;
+  const cudaError_t e = cudaMalloc(&workspace_, kWorkspace);
+  if (e != cudaSuccess) return e;
+  if (cublasSetWorkspace(h, workspace_, kWorkspace) != CUBLAS_STATUS_SUCCESS) return cudaErrorUnknown;
   return cudaSuccess;
 }
 

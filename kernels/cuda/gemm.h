@@ -63,6 +63,7 @@ class GpuGemm {
   void* handle_ = nullptr;  // cublasHandle_t
   cudaStream_t stream_ = nullptr;
   void* scratch_ = nullptr;  // x rounded to the weight type
+  void* workspace_ = nullptr;  // cuBLAS's (graph-capture safe)
   size_t scratch_bytes_ = 0;
 };
 

@@ -20,7 +20,8 @@ for a in "$@"; do
   esac
 done
 out="${OUT:-build-gpu}"
-mkdir -p "$out"
+logs=build-gpu/logs  # full logs; $out gets the summary and the numbers
+mkdir -p "$out" "$logs"
 summary="$out/summary.txt"
 : > "$summary"
 note() { echo "$*" | tee -a "$summary"; }
@@ -31,11 +32,11 @@ nvcc --version | tail -1
 
 gtest="${RS_GTEST_SOURCE_DIR:-$PWD/.gpu-deps/googletest}"
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DRS_ENGINE_ONLY=ON -DRS_CUDA=ON \
-  -DRS_BUILD_BENCHMARKS=OFF -DRS_GTEST_SOURCE_DIR="$gtest" >"$out/cmake.log" 2>&1 || { tail -30 "$out/cmake.log"; exit 1; }
+  -DRS_BUILD_BENCHMARKS=OFF -DRS_GTEST_SOURCE_DIR="$gtest" >"$logs/cmake.log" 2>&1 || { tail -30 "$logs/cmake.log"; exit 1; }
 targets=$(cd tests/gpu && ls gpu_*_test.cc 2>/dev/null | sed 's/\.cc$//' | tr '\n' ' ')
 benches=$(cd tests/gpu && ls gpu_*_bench.cc 2>/dev/null | sed 's/\.cc$//' | tr '\n' ' ')
-if ! ninja -C build-gpu -j "$(nproc)" recurrent $targets $benches >"$out/build.log" 2>&1; then
-  grep -E "error|FAILED" "$out/build.log" | head -40
+if ! ninja -C build-gpu -j "$(nproc)" recurrent $targets $benches >"$logs/build.log" 2>&1; then
+  grep -E "error|FAILED" "$logs/build.log" | head -40
   exit 1
 fi
 note "build: $(( $(date +%s) - t_start )) s"
@@ -43,40 +44,48 @@ note "build: $(( $(date +%s) - t_start )) s"
 # ---- GPU tests ----------------------------------------------------------------
 fail=0
 for t in $targets; do
-  if build-gpu/tests/gpu/$t --gtest_brief=1 >"$out/$t.log" 2>&1; then
-    note "PASS $t: $(grep -E '^\[  (PASSED|SKIPPED) ' "$out/$t.log" | tr -s ' ' | tr '\n' ' ')"
+  if build-gpu/tests/gpu/$t --gtest_brief=1 >"$logs/$t.log" 2>&1; then
+    note "PASS $t: $(grep -E '^\[  (PASSED|SKIPPED) ' "$logs/$t.log" | tr -s ' ' | tr '\n' ' ')"
   else
     fail=1
     note "FAIL $t"
-    grep -E "Failure|Expected|Which is|error|FAILED|max" "$out/$t.log" | head -40 | tee -a "$summary"
+    grep -vE "^\[ RUN|^\[       OK|^Running main" "$logs/$t.log" | head -60 | tee -a "$summary"
   fi
 done
 [ "$tests_only" = 1 ] && { cat "$summary"; exit $fail; }
 
 # ---- Ceilings and benchmarks ----------------------------------------------------
 for bch in $benches; do
-  build-gpu/tests/gpu/$bch 2>&1 | tee -a "$summary"
+  build-gpu/tests/gpu/$bch >"$out/$bch.txt" 2>&1
+  grep -E "copy|M=1 |M=64 " "$out/$bch.txt" | grep -E "copy|BF16" | tee -a "$summary"
 done
 
 rec=build-gpu/cli/recurrent
 models="mamba-130m rwkv7-0.1b"
 [ "$quick" = 1 ] || models="mamba-130m mamba-1.4b rwkv7-0.1b rwkv7-1.5b"
+models="${RS_GPU_MODELS:-$models}"  # override: e.g. RS_GPU_MODELS="mamba-1.4b"
 for shape in $models; do
   dir=build-gpu/models/$shape-bf16
   [ -d "$dir" ] || $rec init-random --out "$dir" --shape "$shape" --dtype bf16 >/dev/null || { note "init-random $shape failed"; continue; }
-  if $rec bench --help 2>&1 | grep -q -- --device || $rec bench --model "$dir" --device cuda --batch 1 --gen 1 --runs 1 --prompt-len 8 >/dev/null 2>&1; then
-    runs=3; [ "$quick" = 1 ] && runs=2
-    $rec bench --model "$dir" --device cuda --prompt-len 2000 --gen 64 --batch 1,16,64,256 --runs $runs --json \
-      >"$out/bench-$shape.json" 2>"$out/bench-$shape.err" && note "recurrent $shape: $(cat "$out/bench-$shape.json")" \
-      || note "recurrent bench $shape --device cuda failed: $(tail -2 "$out/bench-$shape.err")"
+  runs=3; [ "$quick" = 1 ] && runs=2
+  if $rec bench --model "$dir" --device cuda --prompt-len 2000 --gen 64 --batch 1,16,64,256 --runs $runs --json \
+      >"$out/bench-$shape.json" 2>"$logs/bench-$shape.err"; then
+    python3 - "$out/bench-$shape.json" "$shape" <<'PY' | tee -a "$summary"
+import json, sys
+b = json.load(open(sys.argv[1]))
+bat = " ".join(f"B={e['batch']}:{e['tok_s']:.0f}" for e in b["batched"])
+print(f"recurrent {sys.argv[2]} {b['weight_dtype']} on {b['device']}: prefill {b['prefill_tok_s']:.0f} tok/s, "
+      f"decode {b['decode_tok_s']:.1f} tok/s = {100 * b['decode_tok_s'] / b['decode_roofline_tok_s']:.0f}% of the "
+      f"roofline {b['decode_roofline_tok_s']:.0f} ({b['read_bandwidth_bytes_s'] / 1e9:.0f} GB/s copy); aggregate {bat}")
+PY
   else
-    note "recurrent $shape: no CUDA model yet (bench --device cuda unavailable)"
+    note "recurrent $shape --device cuda: $(tail -1 "$logs/bench-$shape.err")"
   fi
   case "$shape" in
     mamba-*)
       b=1,16,64; [ "$quick" = 1 ] || b=1,16,64,256
-      python3 tests/gpu/hf_generate_bench.py "$dir" --batch $b --gen 64 --runs 2 2>"$out/hf-$shape.err" \
-        | sed "s/^/transformers $shape: /" | tee -a "$summary" || tail -5 "$out/hf-$shape.err" ;;
+      python3 tests/gpu/hf_generate_bench.py "$dir" --batch $b --gen 64 --runs 2 2>"$logs/hf-$shape.err" \
+        | sed "s/^/transformers $shape: /" | tee -a "$summary" || tail -5 "$logs/hf-$shape.err" ;;
   esac
 done
 note "total: $(( $(date +%s) - t_start )) s"
