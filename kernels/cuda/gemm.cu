@@ -62,8 +62,9 @@ __global__ void GemvKernel(const float* __restrict__ x, int64_t ldx, const void*
                    (reinterpret_cast<uintptr_t>(x) % 16 == 0);
   if (vec) {
     const int64_t n_vec = K / kPer;
-    for (int64_t v = lane; v < n_vec; v += 32) {
-      const uint4 raw = __ldg(reinterpret_cast<const uint4*>(row) + v);
+    // Lane-strided 16-byte loads, kUnroll in flight per lane before their
+    // FMAs (one at a time left the loads latency-bound: 2.2 TB/s on 8192x2048).
+    const auto accumulate = [&](const uint4& raw, int64_t v) {
       float wf[8];
       if constexpr (WT == GpuWeightType::kF32) {
         wf[0] = __uint_as_float(raw.x);
@@ -86,7 +87,18 @@ __global__ void GemvKernel(const float* __restrict__ x, int64_t ldx, const void*
           acc[m] = fmaf(wf[4 * q + 3], f.w, acc[m]);
         }
       }
+    };
+    constexpr int kUnroll = 4;
+    const uint4* wv = reinterpret_cast<const uint4*>(row);
+    int64_t v = lane;
+    for (; v + 32 * (kUnroll - 1) < n_vec; v += 32 * kUnroll) {
+      uint4 raw[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) raw[u] = __ldg(wv + v + 32 * u);
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) accumulate(raw[u], v + 32 * u);
     }
+    for (; v < n_vec; v += 32) accumulate(__ldg(wv + v), v);
     k0 = n_vec * kPer;
   }
   for (int64_t k = k0 + lane; k < K; k += 32) {

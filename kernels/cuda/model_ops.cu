@@ -44,6 +44,29 @@ __global__ void RmsNormKernel(const float* x, const int32_t* rows, int64_t C, in
   for (int64_t c = threadIdx.x; c < C; c += blockDim.x) yr[c] = xr[c] * scale * w[c];
 }
 
+// One block per row; thread t owns channels t, t + blockDim, ... in both
+// loops, so y may alias d.
+__global__ void AddRmsNormKernel(float* x, const float* d, int64_t C, const float* w, float eps, float* y) {
+  __shared__ float sh[32];
+  const int64_t r = blockIdx.x;
+  float* xr = x + r * C;
+  const float* dr = d + r * C;
+  float acc = 0.0f;
+  for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+    const float v = xr[c] + dr[c];
+    xr[c] = v;
+    acc = fmaf(v, v, acc);
+  }
+  for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+  if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = acc;
+  __syncthreads();
+  float total = 0.0f;
+  for (int k = 0; k < static_cast<int>(blockDim.x >> 5); ++k) total += sh[k];
+  const float scale = 1.0f / sqrtf(total / static_cast<float>(C) + eps);
+  float* yr = y + r * C;
+  for (int64_t c = threadIdx.x; c < C; c += blockDim.x) yr[c] = xr[c] * scale * w[c];
+}
+
 __global__ void AddKernel(float* x, const float* d, int64_t n) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -68,6 +91,13 @@ cudaError_t RmsNormRows(const float* x, const int32_t* rows, int64_t M, int64_t 
                         float eps, float* y, int64_t ldy, cudaStream_t stream) {
   if (M <= 0) return cudaSuccess;
   RmsNormKernel<<<static_cast<unsigned>(M), 256, 0, stream>>>(x, rows, C, ldx, w, eps, y, ldy);
+  return cudaGetLastError();
+}
+
+cudaError_t AddRmsNormRows(float* x, const float* d, int64_t M, int64_t C, const float* w, float eps, float* y,
+                           cudaStream_t stream) {
+  if (M <= 0) return cudaSuccess;
+  AddRmsNormKernel<<<static_cast<unsigned>(M), 256, 0, stream>>>(x, d, C, w, eps, y);
   return cudaGetLastError();
 }
 

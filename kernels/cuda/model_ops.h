@@ -21,6 +21,12 @@ cudaError_t GatherRows(const GpuWeight& table, const int32_t* tokens, int64_t M,
 cudaError_t RmsNormRows(const float* x, const int32_t* rows, int64_t M, int64_t C, int64_t ldx,
                         const float* w, float eps, float* y, int64_t ldy, cudaStream_t stream);
 
+// The residual add fused with the next RMSNorm, rows of C (stride C):
+//   x[m, :] += d[m, :];  y[m, :] = RMSNorm(x[m, :]) * w
+// y may alias d (each element of d is read before its y is written).
+cudaError_t AddRmsNormRows(float* x, const float* d, int64_t M, int64_t C, const float* w, float eps,
+                           float* y, cudaStream_t stream);
+
 // x += d over n floats.
 cudaError_t AddInPlace(float* x, const float* d, int64_t n, cudaStream_t stream);
 

@@ -81,8 +81,8 @@ PY
   else
     note "recurrent $shape --device cuda: $(tail -1 "$logs/bench-$shape.err")"
   fi
-  case "$shape" in
-    mamba-*)
+  case "${RS_GPU_NO_HF:-0}$shape" in  # RS_GPU_NO_HF=1 skips transformers
+    0mamba-*)
       b=1,16,64; [ "$quick" = 1 ] || b=1,16,64,256
       python3 tests/gpu/hf_generate_bench.py "$dir" --batch $b --gen 64 --runs 2 2>"$logs/hf-$shape.err" \
         | sed "s/^/transformers $shape: /" | tee -a "$summary" || tail -5 "$logs/hf-$shape.err" ;;

@@ -289,8 +289,15 @@ class Mamba1CudaModel final : public Model {
     float* y = y_.as<float>();
     const int64_t ldbc = R_ + 2 * N_;
     RS_CUDA(kc::GatherRows(embedding_.w, d_tokens_.as<int32_t>(), M, hidden, stream_), "embedding");
-    for (GpuLayer& L : layers_) {
-      RS_CUDA(kc::RmsNormRows(hidden, nullptr, M, D_, D_, L.norm.ptr, eps_, normed, D_, stream_), "rmsnorm");
+    for (size_t li = 0; li < layers_.size(); ++li) {
+      GpuLayer& L = layers_[li];
+      // normed = RMSNorm(hidden), after adding the previous layer's output
+      // (left in normed) to the residual stream.
+      if (li == 0) {
+        RS_CUDA(kc::RmsNormRows(hidden, nullptr, M, D_, D_, L.norm.ptr, eps_, normed, D_, stream_), "rmsnorm");
+      } else {
+        RS_CUDA(kc::AddRmsNormRows(hidden, normed, M, D_, L.norm.ptr, eps_, normed, stream_), "add+rmsnorm");
+      }
       RS_CUDA(gemm_.Run(normed, M, D_, L.in_proj.w, L.in_bias.ptr, xz, 2 * E_), "in_proj");
       RS_CUDA(kc::Mamba1ConvSilu(xz, M, 2 * E_, E_, static_cast<int>(K_), L.conv_w.ptr, L.conv_b.ptr,
                                  d_starts_.as<int32_t>(), n_seq, d_slots_.as<float*>(),
@@ -303,8 +310,8 @@ class Mamba1CudaModel final : public Model {
                              static_cast<int64_t>(L.ssm_off), y, E_, stream_),
               "scan");
       RS_CUDA(gemm_.Run(y, M, E_, L.out_proj.w, L.out_bias.ptr, normed, D_), "out_proj");
-      RS_CUDA(kc::AddInPlace(hidden, normed, M * D_, stream_), "residual");
     }
+    RS_CUDA(kc::AddInPlace(hidden, normed, M * D_, stream_), "residual");
     RS_CUDA(kc::RmsNormRows(hidden, d_rows_.as<int32_t>(), n_rows, D_, D_, norm_f_.ptr, eps_, normed, D_, stream_),
             "norm_f");
     RS_CUDA(gemm_.Run(normed, n_rows, D_, lm_head_, nullptr, logits_dev_.as<float>(), V_), "lm_head");
