@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "kernels/cpu/gemm.h"
@@ -91,7 +92,14 @@ TEST_P(GpuGemmTest, GemvAndBlasMatchCpuGemm) {
 INSTANTIATE_TEST_SUITE_P(Shapes, GpuGemmTest,
                          ::testing::Values(Case{GpuWeightType::kF32, 300, 256}, Case{GpuWeightType::kF32, 77, 203},
                                            Case{GpuWeightType::kBF16, 300, 256}, Case{GpuWeightType::kBF16, 77, 203},
-                                           Case{GpuWeightType::kF16, 300, 256}, Case{GpuWeightType::kF16, 65, 1000}));
+                                           Case{GpuWeightType::kF16, 300, 256}, Case{GpuWeightType::kF16, 65, 1000}),
+                         [](const auto& info) {
+                           const Case& c = info.param;
+                           const char* t = c.type == GpuWeightType::kF32 ? "F32"
+                                           : c.type == GpuWeightType::kBF16 ? "BF16"
+                                                                            : "F16";
+                           return std::string(t) + "_" + std::to_string(c.n) + "x" + std::to_string(c.k);
+                         });
 
 }  // namespace
 }  // namespace rs::kernels::cuda
