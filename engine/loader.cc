@@ -81,7 +81,9 @@ StatusOr<std::unique_ptr<Model>> PlaceModel(std::unique_ptr<Model> cpu, const Lo
     if (options.device == Device::kAuto) return cpu;
     return UnavailableError("no usable CUDA device");
   }
-  if (options.device == Device::kAuto && !Mamba1WeightsOf(*cpu)) return cpu;  // no CUDA model yet
+  if (options.device == Device::kAuto && !Mamba1WeightsOf(*cpu) && !Rwkv7WeightsOf(*cpu)) {
+    return cpu;  // no CUDA model for this architecture yet
+  }
   auto gpu = ToCuda(&cpu);
   // Any CUDA error at start-up means "no GPU": auto stays on the CPU.
   if (!gpu.ok() && options.device == Device::kAuto) return cpu;

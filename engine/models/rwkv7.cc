@@ -11,24 +11,12 @@ namespace {
 
 using kernels::WeightMatrix;
 
-constexpr float kGroupNormEps = 64e-5f;
-// Order of the token-shift mixes in the (M, 6C) mix buffer.
-enum Mix { kR = 0, kW, kK, kV, kA, kG, kNumMix };
-constexpr const char* kMixNames[kNumMix] = {"x_r", "x_w", "x_k", "x_v", "x_a", "x_g"};
-
-struct TimeMixWeights {
-  std::vector<float> mix[kNumMix];
-  std::vector<float> w0, a0, v0, k_k, k_a, r_k;
-  // LoRAs: down-projections transposed to (out, in) for Gemm; up-projections
-  // kept (in, out) for GemmKMajor (small K: no horizontal sums).
-  WeightMatrix w1, a1, v1, g1;
-  KMajorMatrix w2, a2, v2, g2;
-};
-
 class Rwkv7Model final : public RwkvModel {
  public:
   Rwkv7Model(std::unique_ptr<io::TensorStore> store, int n_threads)
       : RwkvModel(std::move(store), n_threads) {}
+
+  Rwkv7Weights Export() const { return Rwkv7Weights{this, &att_, Dw_, Da_, Dv_, Dg_}; }
 
   Status Init() {
     const Tensor* rk = store_->Find("blocks.0.att.r_k");
@@ -44,7 +32,7 @@ class Rwkv7Model final : public RwkvModel {
   void EnsureTimeMixScratch(int64_t rows) override;
   void TimeMix(int64_t layer, const Step& step, const float* x, float* out) override;
 
-  std::vector<TimeMixWeights> att_;
+  std::vector<Rwkv7TimeMix> att_;
   int64_t Dw_ = 0, Da_ = 0, Dv_ = 0, Dg_ = 0;
   std::vector<float> mix_, r_, w_, k_, v_, a_, vg_, g_, v_first_, y_, lora_;
 };
@@ -52,10 +40,10 @@ class Rwkv7Model final : public RwkvModel {
 Status Rwkv7Model::InitTimeMix(int64_t layer, const std::string& p) {
   WeightLoader& w = weights_;
   att_.resize(static_cast<size_t>(layer) + 1);
-  TimeMixWeights& A = att_.back();
+  Rwkv7TimeMix& A = att_.back();
   const std::string a = p + "att.";
   for (int j = 0; j < kNumMix; ++j) {
-    RS_ASSIGN_OR_RETURN(A.mix[j], w.Vector(a + kMixNames[j], C_));
+    RS_ASSIGN_OR_RETURN(A.mix[j], w.Vector(a + kRwkv7MixNames[j], C_));
   }
   RS_ASSIGN_OR_RETURN(A.w0, w.Vector(a + "w0", C_));
   RS_ASSIGN_OR_RETURN(A.a0, w.Vector(a + "a0", C_));
@@ -99,7 +87,7 @@ void Rwkv7Model::EnsureTimeMixScratch(int64_t rows) {
 }
 
 void Rwkv7Model::TimeMix(int64_t layer, const Step& step, const float* x, float* out) {
-  const TimeMixWeights& A = att_[static_cast<size_t>(layer)];
+  const Rwkv7TimeMix& A = att_[static_cast<size_t>(layer)];
   const Block& b = blocks_[static_cast<size_t>(layer)];
   const int64_t M = step.M, C = C_, ldm = kNumMix * C_;
   const float* mixes[kNumMix];
@@ -109,7 +97,7 @@ void Rwkv7Model::TimeMix(int64_t layer, const Step& step, const float* x, float*
     kernels::TokenShiftMix(x + r * C, step.T(s), C, C, step.State(s, b.att_shift_off), kNumMix,
                            mixes, &mix_[static_cast<size_t>(r * ldm)], C, ldm);
   }
-  const auto col = [&](Mix j) { return mix_.data() + j * C; };
+  const auto col = [&](Rwkv7Mix j) { return mix_.data() + j * C; };
   kernels::ThreadPool* pool = &pool_;
   // One parallel region for r, k, v and the four LoRA down-projections
   // (each into its own slice of lora_, rows of Dw + Da + Dv + Dg), then
@@ -154,12 +142,18 @@ void Rwkv7Model::TimeMix(int64_t layer, const Step& step, const float* x, float*
   ForRows(M, [&](int64_t m0, int64_t m1) {
     const size_t o = static_cast<size_t>(m0 * C);
     kernels::Rwkv7Output(m1 - m0, H_, N_, &y_[o], C, &r_[o], &k_[o], &v_[o], C, A.r_k.data(),
-                         &g_[o], C, b.ln_x_w.data(), b.ln_x_b.data(), kGroupNormEps);
+                         &g_[o], C, b.ln_x_w.data(), b.ln_x_b.data(), kRwkv7GroupNormEps);
   });
   kernels::Gemm(y_.data(), M, C, b.att_output, nullptr, out, C, pool);
 }
 
 }  // namespace
+
+std::optional<Rwkv7Weights> Rwkv7WeightsOf(const Model& model) {
+  const auto* m = dynamic_cast<const Rwkv7Model*>(&model);
+  if (m == nullptr) return std::nullopt;
+  return m->Export();
+}
 
 StatusOr<std::unique_ptr<Model>> LoadRwkv7(std::unique_ptr<io::TensorStore> store,
                                            const LoadOptions& options) {

@@ -14,11 +14,40 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "engine/io/tensor_store.h"
 #include "engine/model.h"
+#include "engine/models/rwkv_common.h"
 
 namespace rs::engine {
+
+inline constexpr float kRwkv7GroupNormEps = 64e-5f;
+
+// Order of the token-shift mixes (x_r, x_w, x_k, x_v, x_a, x_g).
+enum Rwkv7Mix { kR = 0, kW, kK, kV, kA, kG, kNumMix };
+inline constexpr const char* kRwkv7MixNames[kNumMix] = {"x_r", "x_w", "x_k", "x_v", "x_a", "x_g"};
+
+// One layer's time-mix weights as the CPU model holds them.
+struct Rwkv7TimeMix {
+  std::vector<float> mix[kNumMix];
+  std::vector<float> w0, a0, v0, k_k, k_a, r_k;  // v0: empty in layer 0
+  // LoRAs: down-projections transposed to (out, in) for Gemm (F32, owned);
+  // up-projections kept (in, out) for GemmKMajor (small K: no horizontal sums).
+  kernels::WeightMatrix w1, a1, v1, g1;  // v1.data == nullptr in layer 0
+  KMajorMatrix w2, a2, v2, g2;
+};
+
+// A loaded RWKV-7 model's weights, for other backends (pointers into the
+// model: valid while it lives).
+struct Rwkv7Weights {
+  const RwkvModel* model;                  // blocks, embedding, head, norms
+  const std::vector<Rwkv7TimeMix>* att;    // per layer
+  int64_t Dw, Da, Dv, Dg;                  // LoRA ranks
+};
+// nullopt for a model that LoadRwkv7 did not build.
+std::optional<Rwkv7Weights> Rwkv7WeightsOf(const Model& model);
 
 // Builds an RWKV-7 model from BlinkDL-named tensors (`blocks.N.att.k_k`,
 // ...; a .pth or .safetensors file). Every dimension comes from the shapes:

@@ -7,7 +7,6 @@
 namespace rs::engine {
 
 namespace {
-constexpr float kLayerNormEps = 1e-5f;
 // Rows per task of the per-row elementwise ops: at most this many, and
 // fewer for small steps so a 16-sequence decode step still uses every thread.
 constexpr int64_t kRowBlock = 16;

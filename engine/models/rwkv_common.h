@@ -33,8 +33,34 @@ namespace rs::engine {
 
 class RwkvModel : public Model {
  public:
+  struct Block {
+    std::vector<float> ln1_w, ln1_b, ln2_w, ln2_b;
+    // Time mix, the parts both versions have: the r/k/v/output projections
+    // (C×C) and the per-head GroupNorm (ln_x).
+    kernels::WeightMatrix att_receptance, att_key, att_value, att_output;
+    std::vector<float> ln_x_w, ln_x_b;
+    // Channel mix: token-shift coefficients (k; RWKV-6 also r), key (F×C),
+    // value (C×F), receptance (C×C, RWKV-6 only: data == nullptr otherwise).
+    std::vector<float> ffn_mix_k, ffn_mix_r;
+    kernels::WeightMatrix ffn_key, ffn_value, ffn_receptance;
+    size_t att_shift_off = 0, wkv_off = 0, ffn_shift_off = 0;  // state offsets (floats)
+  };
+
   const ModelSpec& spec() const override { return spec_; }
   Status Forward(const Batch& batch, StatePool& pool, Logits* logits) override;
+
+  // The loaded weights, for other backends (valid while the model lives).
+  static constexpr float kLayerNormEps = 1e-5f;
+  const std::vector<Block>& blocks() const { return blocks_; }
+  const kernels::WeightMatrix& embedding() const { return emb_; }
+  const kernels::WeightMatrix& head() const { return head_; }
+  const std::vector<float>& ln0_w() const { return ln0_w_; }
+  const std::vector<float>& ln0_b() const { return ln0_b_; }
+  const std::vector<float>& ln_out_w() const { return ln_out_w_; }
+  const std::vector<float>& ln_out_b() const { return ln_out_b_; }
+  int64_t n_head() const { return H_; }
+  int64_t head_size() const { return N_; }
+  int64_t ffn_size() const { return F_; }
 
  protected:
   // The rows of one step: sequence s owns token rows [row0[s], row0[s+1]).
@@ -50,18 +76,6 @@ class RwkvModel : public Model {
     }
   };
 
-  struct Block {
-    std::vector<float> ln1_w, ln1_b, ln2_w, ln2_b;
-    // Time mix, the parts both versions have: the r/k/v/output projections
-    // (C×C) and the per-head GroupNorm (ln_x).
-    kernels::WeightMatrix att_receptance, att_key, att_value, att_output;
-    std::vector<float> ln_x_w, ln_x_b;
-    // Channel mix: token-shift coefficients (k; RWKV-6 also r), key (F×C),
-    // value (C×F), receptance (C×C, RWKV-6 only: data == nullptr otherwise).
-    std::vector<float> ffn_mix_k, ffn_mix_r;
-    kernels::WeightMatrix ffn_key, ffn_value, ffn_receptance;
-    size_t att_shift_off = 0, wkv_off = 0, ffn_shift_off = 0;  // state offsets (floats)
-  };
 
   RwkvModel(std::unique_ptr<io::TensorStore> store, int n_threads)
       : store_(std::move(store)), weights_(store_.get()), pool_(n_threads) {}

@@ -254,6 +254,18 @@ cudaError_t GpuGemm::RunBlas(const float* x, int64_t M, int64_t ldx, const GpuWe
   return cudaSuccess;
 }
 
+cudaError_t GpuGemm::RunKMajor(const float* x, int64_t M, int64_t ldx, const float* w, int64_t K, int64_t N,
+                               float* y, int64_t ldy) {
+  if (M <= 0 || N <= 0) return cudaSuccess;
+  // Column-major: yᵀ (N, M) = W (N, K; ld N) · xᵀ (K, M; ld ldx).
+  const float one = 1.0f, zero = 0.0f;
+  const cublasStatus_t st = cublasGemmEx(static_cast<cublasHandle_t>(handle_), CUBLAS_OP_N, CUBLAS_OP_N,
+                                         static_cast<int>(N), static_cast<int>(M), static_cast<int>(K), &one, w,
+                                         CUDA_R_32F, static_cast<int>(N), x, CUDA_R_32F, static_cast<int>(ldx), &zero,
+                                         y, CUDA_R_32F, static_cast<int>(ldy), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  return st == CUBLAS_STATUS_SUCCESS ? cudaSuccess : cudaErrorUnknown;
+}
+
 cudaError_t GpuGemm::Run(const float* x, int64_t M, int64_t ldx, const GpuWeight& w, const float* bias, float* y,
                          int64_t ldy) {
   return M <= kGemvMaxRows ? RunGemv(x, M, ldx, w, bias, y, ldy) : RunBlas(x, M, ldx, w, bias, y, ldy);

@@ -57,6 +57,11 @@ class GpuGemm {
   cudaError_t RunBlas(const float* x, int64_t M, int64_t ldx, const GpuWeight& w, const float* bias,
                       float* y, int64_t ldy);
 
+  // y (M, ldy) = x (M, ldx) · W for an F32 matrix kept in the `x @ W` layout
+  // (K rows of N: BlinkDL's LoRA up-projections), through cuBLAS (FP32).
+  cudaError_t RunKMajor(const float* x, int64_t M, int64_t ldx, const float* w, int64_t K, int64_t N, float* y,
+                        int64_t ldy);
+
  private:
   cudaError_t EnsureScratch(size_t bytes);
 

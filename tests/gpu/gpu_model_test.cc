@@ -1,4 +1,4 @@
-// GPU models against the CPU ones on random-weight checkpoints: logits of a
+// GPU models (Mamba-1, RWKV-7) against the CPU ones on random-weight checkpoints: logits of a
 // prompt (all positions) within 1e-4 relative for F32 weights and 2e-2 for
 // BF16 (relative = max|gpu - cpu| / max|cpu| over the logits); a prompt in one
 // chunk equals it token by token; a batch equals its sequences run alone;
@@ -42,6 +42,7 @@ std::vector<float> Step(Model& m, StatePool& pool, int slot, const std::vector<i
 }
 
 struct Param {
+  const char* arch;  // "mamba1" | "rwkv7"
   const char* dtype;
   double tol;
 };
@@ -50,10 +51,18 @@ class GpuModelTest : public ::testing::TestWithParam<Param> {
  protected:
   void SetUp() override {
     if (kernels::cuda::UsableDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
-    dir_ = std::make_unique<TempDir>(std::string("gpu-mamba1-") + GetParam().dtype);
-    RandomMamba1Options o = testing::OddMamba1Shape();
-    o.dtype = std::string(GetParam().dtype) == "bf16" ? DType::kBF16 : DType::kF32;
-    ASSERT_TRUE(WriteRandomMamba1(dir_->path(), o).ok());
+    const Param p = GetParam();
+    dir_ = std::make_unique<TempDir>(std::string("gpu-") + p.arch + "-" + p.dtype);
+    const DType dtype = std::string(p.dtype) == "bf16" ? DType::kBF16 : DType::kF32;
+    if (std::string(p.arch) == "mamba1") {
+      RandomMamba1Options o = testing::OddMamba1Shape();
+      o.dtype = dtype;
+      ASSERT_TRUE(WriteRandomMamba1(dir_->path(), o).ok());
+    } else {
+      RandomRwkvOptions o = testing::OddRwkvShape(7);
+      o.dtype = dtype;
+      ASSERT_TRUE(WriteRandomRwkv(dir_->path(), o).ok());
+    }
     cpu_ = testing::Load(dir_->path(), 2);
     LoadOptions opts;
     opts.device = Device::kCuda;
@@ -168,8 +177,10 @@ TEST_P(GpuModelTest, PoolOfTheWrongDeviceIsRefused) {
   EXPECT_EQ(cpu_->Forward(b, *gp, &out).code(), StatusCode::kInvalidArgument);
 }
 
-INSTANTIATE_TEST_SUITE_P(Dtypes, GpuModelTest, ::testing::Values(Param{"f32", 1e-4}, Param{"bf16", 2e-2}),
-                         [](const auto& info) { return std::string(info.param.dtype); });
+INSTANTIATE_TEST_SUITE_P(Models, GpuModelTest,
+                         ::testing::Values(Param{"mamba1", "f32", 1e-4}, Param{"mamba1", "bf16", 2e-2},
+                                           Param{"rwkv7", "f32", 1e-4}, Param{"rwkv7", "bf16", 2e-2}),
+                         [](const auto& info) { return std::string(info.param.arch) + "_" + info.param.dtype; });
 
 }  // namespace
 }  // namespace rs::engine
