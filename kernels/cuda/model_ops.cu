@@ -25,21 +25,27 @@ __global__ void GatherKernel(GpuWeightType type, const void* table, int64_t C, c
   }
 }
 
-// One block per row.
-__global__ void RmsNormKernel(const float* x, const int32_t* rows, int64_t C, int64_t ldx, const float* w,
-                              float eps, float* y, int64_t ldy) {
+// 1 / sqrt(mean + eps) of a row from each thread's partial sum of squares
+// (every thread of the block calls it; blockDim a multiple of 32).
+__device__ float RmsScale(float acc, int64_t C, float eps) {
   __shared__ float sh[32];
-  const int64_t i = blockIdx.x;
-  const int64_t r = rows != nullptr ? rows[i] : i;
-  const float* xr = x + r * ldx;
-  float acc = 0.0f;
-  for (int64_t c = threadIdx.x; c < C; c += blockDim.x) acc = fmaf(xr[c], xr[c], acc);
   for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
   if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = acc;
   __syncthreads();
   float total = 0.0f;
   for (int k = 0; k < static_cast<int>(blockDim.x >> 5); ++k) total += sh[k];
-  const float scale = 1.0f / sqrtf(total / static_cast<float>(C) + eps);
+  return 1.0f / sqrtf(total / static_cast<float>(C) + eps);
+}
+
+// One block per row.
+__global__ void RmsNormKernel(const float* x, const int32_t* rows, int64_t C, int64_t ldx, const float* w,
+                              float eps, float* y, int64_t ldy) {
+  const int64_t i = blockIdx.x;
+  const int64_t r = rows != nullptr ? rows[i] : i;
+  const float* xr = x + r * ldx;
+  float acc = 0.0f;
+  for (int64_t c = threadIdx.x; c < C; c += blockDim.x) acc = fmaf(xr[c], xr[c], acc);
+  const float scale = RmsScale(acc, C, eps);
   float* yr = y + i * ldy;
   for (int64_t c = threadIdx.x; c < C; c += blockDim.x) yr[c] = xr[c] * scale * w[c];
 }
@@ -47,7 +53,6 @@ __global__ void RmsNormKernel(const float* x, const int32_t* rows, int64_t C, in
 // One block per row; thread t owns channels t, t + blockDim, ... in both
 // loops, so y may alias d.
 __global__ void AddRmsNormKernel(float* x, const float* d, int64_t C, const float* w, float eps, float* y) {
-  __shared__ float sh[32];
   const int64_t r = blockIdx.x;
   float* xr = x + r * C;
   const float* dr = d + r * C;
@@ -57,12 +62,7 @@ __global__ void AddRmsNormKernel(float* x, const float* d, int64_t C, const floa
     xr[c] = v;
     acc = fmaf(v, v, acc);
   }
-  for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
-  if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = acc;
-  __syncthreads();
-  float total = 0.0f;
-  for (int k = 0; k < static_cast<int>(blockDim.x >> 5); ++k) total += sh[k];
-  const float scale = 1.0f / sqrtf(total / static_cast<float>(C) + eps);
+  const float scale = RmsScale(acc, C, eps);
   float* yr = y + r * C;
   for (int64_t c = threadIdx.x; c < C; c += blockDim.x) yr[c] = xr[c] * scale * w[c];
 }

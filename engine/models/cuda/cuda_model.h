@@ -31,21 +31,23 @@ inline Status CudaError(cudaError_t e, const char* what) {
 }
 #define RS_CUDA(expr, what) RS_RETURN_IF_ERROR(::rs::engine::cuda_model::CudaError((expr), (what)))
 
-// A device buffer (freed on destruction).
-class DeviceBuffer {
+// A buffer of device memory, or (kPinned) page-locked host memory whose
+// copies can be captured in a CUDA graph; freed on destruction, grown on
+// demand (amortized: at least doubling).
+template <bool kPinned>
+class CudaBuffer {
  public:
-  DeviceBuffer() = default;
-  ~DeviceBuffer() { cudaFree(p_); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  CudaBuffer() = default;
+  ~CudaBuffer() { Free(); }
+  CudaBuffer(const CudaBuffer&) = delete;
+  CudaBuffer& operator=(const CudaBuffer&) = delete;
+  // Sets *grew (when given) if the buffer moved; the contents are not kept.
   cudaError_t Resize(size_t bytes, bool* grew = nullptr) {
     if (bytes <= bytes_) return cudaSuccess;
     if (grew != nullptr) *grew = true;
-    bytes = std::max<size_t>(bytes, 2 * bytes_);  // amortized growth
-    cudaFree(p_);
-    p_ = nullptr;
-    bytes_ = 0;
-    const cudaError_t e = cudaMalloc(&p_, bytes);
+    bytes = std::max<size_t>(bytes, 2 * bytes_);
+    Free();
+    const cudaError_t e = kPinned ? cudaMallocHost(&p_, bytes) : cudaMalloc(&p_, bytes);
     if (e == cudaSuccess) bytes_ = bytes;
     return e;
   }
@@ -59,37 +61,16 @@ class DeviceBuffer {
   }
 
  private:
-  void* p_ = nullptr;
-  size_t bytes_ = 0;
-};
-
-// Page-locked host memory (graph-capturable copies), grown on demand.
-class PinnedBuffer {
- public:
-  PinnedBuffer() = default;
-  ~PinnedBuffer() { cudaFreeHost(p_); }
-  PinnedBuffer(const PinnedBuffer&) = delete;
-  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
-  cudaError_t Resize(size_t bytes, bool* grew) {
-    if (bytes <= bytes_) return cudaSuccess;
-    *grew = true;
-    bytes = std::max<size_t>({bytes, 2 * bytes_, 64});
-    cudaFreeHost(p_);
+  void Free() {
+    if (p_ != nullptr) kPinned ? cudaFreeHost(p_) : cudaFree(p_);
     p_ = nullptr;
     bytes_ = 0;
-    const cudaError_t e = cudaMallocHost(&p_, bytes);
-    if (e == cudaSuccess) bytes_ = bytes;
-    return e;
   }
-  template <typename T>
-  T* as() const {
-    return static_cast<T*>(p_);
-  }
-
- private:
   void* p_ = nullptr;
   size_t bytes_ = 0;
 };
+using DeviceBuffer = CudaBuffer<false>;
+using PinnedBuffer = CudaBuffer<true>;
 
 inline size_t ElementBytes(kernels::WeightType t) { return t == kernels::WeightType::kF32 ? 4 : 2; }
 
