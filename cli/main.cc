@@ -21,6 +21,12 @@ const char kUsage[] =
     "             [--runs 5] [--json]\n"
     "  init-random --out DIR [--arch mamba1|rwkv7|rwkv6] [--shape mamba-130m|rwkv7-0.1b|rwkv6-0.1b]\n"
     "              [--dtype f32|f16|bf16] [--seed S] [--untied]\n"
+    "  serve      [--model [NAME=]PATH]... [--listen HOST:PORT] [--metrics-listen HOST:PORT] ...\n"
+    "             the gRPC server (recurrent serve --help lists every flag)\n"
+    "  client     [--target ADDR] (--prompt TEXT | --tokens 1,2,3) [sampling flags] [--json]\n"
+    "             | --list-models | --health | --tokenize TEXT | --detokenize 1,2,3\n"
+    "  loadtest   --target ADDR --concurrency N (--requests M | --duration S) [--json]\n"
+    "  keygen     --tenant NAME [--max-concurrent N] [--models a,b]: a new API key\n"
     "\n"
     "PATH is a model folder (HF layout: config.json + model.safetensors[.index.json];\n"
     "state-spaces layout: config.json + pytorch_model.bin) or a .safetensors/.pth file.\n"
@@ -41,6 +47,17 @@ int main(int argc, char** argv) {
   if (cmd == "tokenize") return rs::cli::RunTokenize(argc, argv);
   if (cmd == "bench") return rs::cli::RunBench(argc, argv);
   if (cmd == "init-random") return rs::cli::RunInitRandom(argc, argv);
+#ifdef RS_HAVE_SERVICE
+  if (cmd == "serve") return rs::cli::RunServe(argc, argv);
+  if (cmd == "client") return rs::cli::RunClient(argc, argv);
+  if (cmd == "keygen") return rs::cli::RunKeygen(argc, argv);
+#else
+  if (cmd == "serve" || cmd == "client" || cmd == "loadtest" || cmd == "keygen") {
+    std::fprintf(stderr, "recurrent: \"%s\" needs the gRPC service, which this build (RS_ENGINE_ONLY) left out\n",
+                 cmd.c_str());
+    return 2;
+  }
+#endif
   std::fprintf(stderr, "recurrent: unknown command \"%s\" (see recurrent --help)\n", cmd.c_str());
   return 2;
 }

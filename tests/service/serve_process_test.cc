@@ -1,0 +1,177 @@
+// The real `recurrent serve` process: streamed generation equals `recurrent
+// generate` (and `recurrent client`) for the same seed, and SIGTERM drains
+// without losing a stream in flight, then exits 0.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <thread>
+
+#include "engine/util/json.h"
+#include "tests/service/service_test_util.h"
+
+namespace rs::service::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string RunCommand(const std::string& cmd, int* exit_code) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  const int status = pclose(p);
+  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
+
+std::vector<int32_t> TokensOf(const std::string& json_text) {
+  auto v = json::Parse(json_text);
+  EXPECT_TRUE(v.ok()) << json_text;
+  std::vector<int32_t> out;
+  if (!v.ok()) return out;
+  const json::Value* tokens = v->Find("tokens");
+  EXPECT_NE(tokens, nullptr);
+  if (tokens == nullptr) return out;
+  for (const json::Value& t : tokens->AsArray()) out.push_back(static_cast<int32_t>(t.AsInt()));
+  return out;
+}
+
+// `recurrent serve` in a child process; stderr is read until it serves.
+class ServeProcess {
+ public:
+  explicit ServeProcess(const std::vector<std::string>& extra) {
+    int fds[2];
+    EXPECT_EQ(pipe(fds), 0);
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(fds[1], 2);
+      close(fds[0]);
+      std::vector<std::string> args = {RS_RECURRENT_BIN, "serve", "--model", "m=" + ModelDir(), "--listen",
+                                       "127.0.0.1:0", "--metrics-listen", "off", "--threads", "1"};
+      args.insert(args.end(), extra.begin(), extra.end());
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    close(fds[1]);
+    err_ = fdopen(fds[0], "r");
+    char line[4096];
+    while (fgets(line, sizeof(line), err_) != nullptr) {
+      log_ += line;
+      if (std::sscanf(line, "recurrent serve: SERVING on port %d", &port_) == 1) break;
+    }
+    EXPECT_GT(port_, 0) << log_;
+    // Keep draining stderr (request log lines) so the child never blocks on it.
+    reader_ = std::thread([this] {
+      char buf[4096];
+      while (fgets(buf, sizeof(buf), err_) != nullptr) {
+        std::lock_guard<std::mutex> l(mu_);
+        log_ += buf;
+      }
+    });
+  }
+  ~ServeProcess() {
+    if (pid_ > 0 && !waited_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (reader_.joinable()) reader_.join();
+    if (err_ != nullptr) fclose(err_);
+  }
+  int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  int Wait() {
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    waited_ = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  std::string log() {
+    std::lock_guard<std::mutex> l(mu_);
+    return log_;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  FILE* err_ = nullptr;
+  int port_ = 0;
+  bool waited_ = false;
+  std::mutex mu_;
+  std::string log_;
+  std::thread reader_;
+};
+
+TEST(ServeProcessTest, StreamEqualsRecurrentGenerateForTheSameSeed) {
+  ServeProcess serve({});
+  const std::string target = "127.0.0.1:" + std::to_string(serve.port());
+  auto stub = v1::Inference::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  v1::GenerateRequest req;
+  req.set_prompt("Recurrent states are fixed-size");
+  req.set_seed(42);
+  req.set_temperature(0.7f);
+  req.set_top_k(20);
+  req.set_max_tokens(24);
+  req.set_ignore_eos(true);
+  StreamResult r = Generate(*stub, req);
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  const std::string flags =
+      " --prompt 'Recurrent states are fixed-size' --seed 42 --temperature 0.7 --top-k 20 --max-tokens 24 "
+      "--ignore-eos --json 2>/dev/null";
+  int code = 0;
+  const std::string gen =
+      RunCommand(std::string(RS_RECURRENT_BIN) + " generate --threads 1 --model " + ModelDir() + flags, &code);
+  ASSERT_EQ(code, 0) << gen;
+  EXPECT_EQ(r.tokens, TokensOf(gen));
+  EXPECT_EQ(r.tokens.size(), 24u);
+  const std::string client =
+      RunCommand(std::string(RS_RECURRENT_BIN) + " client --target " + target + flags, &code);
+  ASSERT_EQ(code, 0) << client;
+  EXPECT_EQ(r.tokens, TokensOf(client));
+  // One structured log line per request.
+  std::this_thread::sleep_for(100ms);
+  EXPECT_NE(serve.log().find("\"method\":\"Generate\""), std::string::npos) << serve.log();
+  EXPECT_NE(serve.log().find("AUTHENTICATION IS OFF"), std::string::npos);
+}
+
+TEST(ServeProcessTest, SigtermDrainsWithoutLosingAStream) {
+  ServeProcess serve({"--drain-seconds", "60", "--max-tokens-limit", "100000"});
+  constexpr int kTokens = 10000;  // the streams outlast the checks made during the drain
+  const std::string target = "127.0.0.1:" + std::to_string(serve.port());
+  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  auto stub = v1::Inference::NewStub(channel);
+  constexpr int kStreams = 3;
+  std::vector<StreamResult> results(kStreams);
+  std::atomic<int> started{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kStreams; ++i) {
+    threads.emplace_back([&, i] {
+      grpc::ClientContext ctx;
+      results[static_cast<size_t>(i)] =
+          Generate(*stub, TokenRequest({1, 2, 3}, kTokens, static_cast<uint64_t>(i)), &ctx, [&](int c) {
+            if (c == 1) started++;
+          });
+    });
+  }
+  while (started.load() < kStreams) std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(kill(serve.pid(), SIGTERM), 0);
+  std::this_thread::sleep_for(100ms);
+  // A new request during the drain is refused.
+  StreamResult refused = Generate(*stub, TokenRequest({1}, 2, 1));
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kStreams; ++i) {
+    EXPECT_TRUE(results[static_cast<size_t>(i)].status.ok()) << results[static_cast<size_t>(i)].status.error_message();
+    EXPECT_EQ(results[static_cast<size_t>(i)].tokens.size(), static_cast<size_t>(kTokens));
+  }
+  EXPECT_EQ(serve.Wait(), 0) << serve.log();
+  EXPECT_NE(serve.log().find("draining"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace rs::service::testing
