@@ -136,16 +136,19 @@ Status RunServer(const Flags& flags) {
   opts.request_log = flags.Has("no-request-log") ? nullptr : stderr;
 
   RS_ASSIGN_OR_RETURN(std::unique_ptr<service::Server> server, service::Server::Start(opts));
-  std::fprintf(stderr, "recurrent serve: listening on %s (port %d, %s), health NOT_SERVING while loading\n",
-               opts.listen.c_str(), server->port(), server->tls_enabled() ? "TLS" : "plaintext");
+  const std::string host = opts.listen.substr(0, opts.listen.rfind(':'));
+  const std::string where = host + ":" + std::to_string(server->port());
+  std::fprintf(stderr, "recurrent serve: listening on %s (%s), health NOT_SERVING while loading\n", where.c_str(),
+               server->tls_enabled() ? "TLS" : "plaintext");
   if (!server->auth_enabled()) {
     std::fprintf(stderr,
                  "recurrent serve: *** WARNING: AUTHENTICATION IS OFF: anyone who can reach %s may use it. ***\n"
                  "recurrent serve: *** Pass --api-keys FILE (see `recurrent keygen`) to require API keys.   ***\n",
-                 opts.listen.c_str());
+                 where.c_str());
   }
   if (server->metrics_port() > 0) {
-    std::fprintf(stderr, "recurrent serve: metrics on http://%s/metrics (port %d)\n", opts.metrics_listen.c_str(),
+    const std::string mhost = opts.metrics_listen.substr(0, opts.metrics_listen.rfind(':'));
+    std::fprintf(stderr, "recurrent serve: metrics on http://%s:%d/metrics (and /healthz)\n", mhost.c_str(),
                  server->metrics_port());
   }
 
@@ -166,12 +169,14 @@ Status RunServer(const Flags& flags) {
   }
   server->SetServing();
   const int port = server->port();
+  const std::string tls_flags = server->tls_enabled() ? " --tls-ca CA.pem" : "";
+  const std::string key_flags = server->auth_enabled() ? " --api-key KEY" : "";
   std::fprintf(stderr,
                "recurrent serve: SERVING on port %d. Try:\n"
-               "  recurrent client --target 127.0.0.1:%d --prompt \"Hello\" --max-tokens 32\n"
-               "  grpcurl -plaintext -d '{\"prompt\":\"Hello\",\"max_tokens\":32}' 127.0.0.1:%d "
-               "recurrent.v1.Inference/Generate\n",
-               port, port, port);
+               "  build/release/cli/recurrent client --target %s%s%s --prompt \"Hello\" --max-tokens 32\n"
+               "  grpcurl %s-d '{\"prompt\":\"Hello\",\"max_tokens\":32}' %s recurrent.v1.Inference/Generate\n",
+               port, where.c_str(), tls_flags.c_str(), key_flags.c_str(),
+               server->tls_enabled() ? "-cacert CA.pem " : "-plaintext ", where.c_str());
 
   int sig = 0;
   sigwait(&signals, &sig);
