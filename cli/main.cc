@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
 #ifdef RS_HAVE_SERVICE
   if (cmd == "serve") return rs::cli::RunServe(argc, argv);
   if (cmd == "client") return rs::cli::RunClient(argc, argv);
+  if (cmd == "loadtest") return rs::cli::RunLoadtest(argc, argv);
   if (cmd == "keygen") return rs::cli::RunKeygen(argc, argv);
 #else
   if (cmd == "serve" || cmd == "client" || cmd == "loadtest" || cmd == "keygen") {

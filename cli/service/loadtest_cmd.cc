@@ -1,0 +1,321 @@
+// recurrent loadtest --target ADDR --concurrency N (--requests M | --duration S)
+//   [--prompt-len A[-B]] [--gen A[-B]] [--vocab V] [--model NAME] [--seed S]
+//   [--channels C] [--api-key KEY] [--tls-ca FILE] [--timeout-seconds T] [--json]
+//
+// A bounded load generator for `recurrent serve`, against loopback only (the
+// host must be 127.0.0.1, localhost or ::1): N client threads in a closed
+// loop, each sending the next Generate (random token-id prompts of a length
+// drawn from --prompt-len, max_tokens from --gen, ignore_eos) when its
+// previous one ends, until M requests were sent or S seconds passed (those in
+// flight then finish). Prints throughput (generated tokens / wall time),
+// requests/s, time to first token, inter-token latency and end-to-end latency
+// percentiles of the successful requests, the latency of refused ones, and
+// error counts by status code. Exit code 0 when it ran, 1 when no request got
+// through at all, 2 on bad flags.
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "recurrent/v1/inference.grpc.pb.h"
+#include "service/inference_service.h"
+#include "service/server.h"
+
+namespace rs::cli {
+namespace {
+
+namespace v1 = recurrent::v1;
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const double pos = p * static_cast<double>(v.size() - 1);
+  const size_t i = static_cast<size_t>(pos);
+  const double f = pos - static_cast<double>(i);
+  return i + 1 < v.size() ? v[i] * (1 - f) + v[i + 1] * f : v[i];
+}
+
+struct Range {
+  int64_t lo = 1, hi = 1;
+  int64_t Draw(std::mt19937_64& rng) const {
+    return lo + static_cast<int64_t>(rng() % static_cast<uint64_t>(hi - lo + 1));
+  }
+};
+
+StatusOr<Range> ParseRange(const std::string& s, const char* what) {
+  Range r;
+  try {
+    const size_t dash = s.find('-');
+    r.lo = std::stoll(s.substr(0, dash));
+    r.hi = dash == std::string::npos ? r.lo : std::stoll(s.substr(dash + 1));
+  } catch (...) {
+    return InvalidArgumentError(std::string(what) + " must be N or A-B, got '" + s + "'");
+  }
+  if (r.lo < 1 || r.hi < r.lo || r.hi > (1 << 20)) {
+    return InvalidArgumentError(std::string(what) + " must be N or A-B with 1 <= A <= B <= 2^20, got '" + s + "'");
+  }
+  return r;
+}
+
+// Only loopback targets: this tool must not be pointed at someone's server.
+bool IsLoopback(const std::string& target) {
+  if (target.rfind("unix:", 0) == 0) return true;
+  std::string host = target;
+  if (host.rfind("dns:", 0) == 0) host = host.substr(4);
+  if (host.rfind("ipv4:", 0) == 0) host = host.substr(5);
+  if (host.rfind("ipv6:", 0) == 0) host = host.substr(5);
+  if (!host.empty() && host[0] == '[') {
+    const size_t close = host.find(']');
+    host = close == std::string::npos ? host : host.substr(1, close - 1);
+  } else if (const size_t colon = host.rfind(':'); colon != std::string::npos && host.find(':') == colon) {
+    host = host.substr(0, colon);
+  }
+  return host == "127.0.0.1" || host == "localhost" || host == "::1";
+}
+
+struct Sample {
+  grpc::StatusCode code = grpc::StatusCode::OK;
+  double ttft = 0, e2e = 0;
+  int64_t tokens = 0;
+  std::vector<double> itl;
+};
+
+struct Options {
+  std::string target, model, api_key, tls_ca;
+  int concurrency = 1, channels = 1;
+  int64_t requests = 0;
+  double duration = 0, timeout = 0;
+  Range prompt_len{16, 16}, gen{64, 64};
+  int64_t vocab = 256;
+  uint64_t seed = 1;
+};
+
+Sample RunOne(v1::Inference::Stub& stub, const Options& o, std::mt19937_64& rng) {
+  v1::GenerateRequest req;
+  req.set_model(o.model);
+  const int64_t n = o.prompt_len.Draw(rng);
+  for (int64_t i = 0; i < n; ++i) req.mutable_token_ids()->add_ids(static_cast<int32_t>(rng() % o.vocab));
+  req.set_max_tokens(static_cast<int32_t>(o.gen.Draw(rng)));
+  req.set_ignore_eos(true);
+  req.set_seed(rng());
+  grpc::ClientContext ctx;
+  if (!o.api_key.empty()) ctx.AddMetadata("authorization", "Bearer " + o.api_key);
+  if (o.timeout > 0) {
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::microseconds(static_cast<int64_t>(o.timeout * 1e6)));
+  }
+  Sample s;
+  const Clock::time_point t0 = Clock::now();
+  Clock::time_point last = t0;
+  auto reader = stub.Generate(&ctx, req);
+  v1::GenerateResponse resp;
+  while (reader->Read(&resp)) {
+    if (!resp.has_chunk() || resp.chunk().token_ids_size() == 0) continue;
+    const Clock::time_point now = Clock::now();
+    const int k = resp.chunk().token_ids_size();
+    if (s.tokens == 0) {
+      s.ttft = Seconds(t0, now);
+      for (int i = 1; i < k; ++i) s.itl.push_back(0);  // merged with the first
+    } else {
+      const double gap = Seconds(last, now) / k;
+      for (int i = 0; i < k; ++i) s.itl.push_back(gap);
+    }
+    s.tokens += k;
+    last = now;
+  }
+  s.code = reader->Finish().error_code();
+  s.e2e = Seconds(t0, Clock::now());
+  return s;
+}
+
+std::string Json(const Options& o, double wall, const std::vector<Sample>& all) {
+  std::vector<double> ttft, itl, e2e, refused;
+  int64_t ok = 0, tokens = 0;
+  std::map<std::string, int64_t> errors;
+  for (const Sample& s : all) {
+    tokens += s.tokens;
+    if (s.code == grpc::StatusCode::OK) {
+      ++ok;
+      ttft.push_back(s.ttft * 1e3);
+      e2e.push_back(s.e2e * 1e3);
+      for (double g : s.itl) itl.push_back(g * 1e3);
+    } else {
+      ++errors[service::GrpcCodeName(s.code)];
+      if (s.code == grpc::StatusCode::RESOURCE_EXHAUSTED) refused.push_back(s.e2e * 1e3);
+    }
+  }
+  auto pct = [](const std::vector<double>& v) {
+    char b[160];
+    std::snprintf(b, sizeof(b), "{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f}", Percentile(v, 0.5), Percentile(v, 0.9),
+                  Percentile(v, 0.99));
+    return std::string(b);
+  };
+  std::string errs = "{";
+  for (const auto& [code, n] : errors) errs += (errs.size() > 1 ? "," : "") + ("\"" + code + "\":" + std::to_string(n));
+  errs += "}";
+  char head[512];
+  std::snprintf(head, sizeof(head),
+                "{\"target\":\"%s\",\"concurrency\":%d,\"wall_s\":%.3f,\"requests\":%zu,\"ok\":%lld,"
+                "\"generated_tokens\":%lld,\"tokens_per_s\":%.1f,\"requests_per_s\":%.2f,",
+                o.target.c_str(), o.concurrency, wall, all.size(), static_cast<long long>(ok),
+                static_cast<long long>(tokens), static_cast<double>(tokens) / wall,
+                static_cast<double>(all.size()) / wall);
+  return std::string(head) + "\"errors\":" + errs + ",\"ttft_ms\":" + pct(ttft) + ",\"itl_ms\":" + pct(itl) +
+         ",\"e2e_ms\":" + pct(e2e) + ",\"refused_ms\":" + pct(refused) + "}";
+}
+
+void PrintText(const Options& o, double wall, const std::vector<Sample>& all) {
+  std::vector<double> ttft, itl, e2e, refused;
+  int64_t ok = 0, tokens = 0;
+  std::map<std::string, int64_t> errors;
+  for (const Sample& s : all) {
+    tokens += s.tokens;
+    if (s.code == grpc::StatusCode::OK) {
+      ++ok;
+      ttft.push_back(s.ttft * 1e3);
+      e2e.push_back(s.e2e * 1e3);
+      for (double g : s.itl) itl.push_back(g * 1e3);
+    } else {
+      ++errors[service::GrpcCodeName(s.code)];
+      if (s.code == grpc::StatusCode::RESOURCE_EXHAUSTED) refused.push_back(s.e2e * 1e3);
+    }
+  }
+  std::printf("target %s, %d concurrent clients, %.2f s\n", o.target.c_str(), o.concurrency, wall);
+  std::printf("requests: %zu sent, %lld ok (%.2f/s)\n", all.size(), static_cast<long long>(ok),
+              static_cast<double>(all.size()) / wall);
+  std::printf("generated tokens: %lld = %.1f tok/s\n", static_cast<long long>(tokens),
+              static_cast<double>(tokens) / wall);
+  std::printf("time to first token (ms): p50 %.1f  p90 %.1f  p99 %.1f\n", Percentile(ttft, 0.5),
+              Percentile(ttft, 0.9), Percentile(ttft, 0.99));
+  std::printf("inter-token latency (ms): p50 %.2f  p90 %.2f  p99 %.2f\n", Percentile(itl, 0.5), Percentile(itl, 0.9),
+              Percentile(itl, 0.99));
+  std::printf("end to end (ms):          p50 %.1f  p99 %.1f\n", Percentile(e2e, 0.5), Percentile(e2e, 0.99));
+  for (const auto& [code, n] : errors) std::printf("errors %s: %lld\n", code.c_str(), static_cast<long long>(n));
+  if (!refused.empty()) {
+    std::printf("RESOURCE_EXHAUSTED answered in (ms): p50 %.2f  p99 %.2f  max %.2f\n", Percentile(refused, 0.5),
+                Percentile(refused, 0.99), Percentile(refused, 1.0));
+  }
+}
+
+StatusOr<Options> ParseOptions(const Flags& flags) {
+  Options o;
+  o.target = flags.Get("target");
+  if (o.target.empty()) return InvalidArgumentError("--target is required");
+  if (!IsLoopback(o.target)) {
+    return InvalidArgumentError("--target must be a loopback address (127.0.0.1, localhost, ::1 or unix:): "
+                                "this tool only loads servers on this machine");
+  }
+  RS_ASSIGN_OR_RETURN(int64_t c, flags.GetInt("concurrency", 0));
+  if (c < 1 || c > 4096) return InvalidArgumentError("--concurrency must be in [1, 4096]");
+  o.concurrency = static_cast<int>(c);
+  if (flags.Has("requests") == flags.Has("duration")) {
+    return InvalidArgumentError("give exactly one of --requests M or --duration S");
+  }
+  RS_ASSIGN_OR_RETURN(o.requests, flags.GetInt("requests", 0));
+  RS_ASSIGN_OR_RETURN(o.duration, flags.GetDouble("duration", 0));
+  if (flags.Has("requests") && (o.requests < 1 || o.requests > 10000000)) {
+    return InvalidArgumentError("--requests must be in [1, 1e7]");
+  }
+  if (flags.Has("duration") && !(o.duration > 0 && o.duration <= 3600)) {
+    return InvalidArgumentError("--duration must be in (0, 3600] seconds");
+  }
+  RS_ASSIGN_OR_RETURN(o.prompt_len, ParseRange(flags.Get("prompt-len", "16"), "--prompt-len"));
+  RS_ASSIGN_OR_RETURN(o.gen, ParseRange(flags.Get("gen", "64"), "--gen"));
+  RS_ASSIGN_OR_RETURN(o.vocab, flags.GetInt("vocab", 256));
+  if (o.vocab < 1 || o.vocab > (1 << 24)) return InvalidArgumentError("--vocab must be in [1, 2^24]");
+  RS_ASSIGN_OR_RETURN(int64_t seed, flags.GetInt("seed", 1));
+  o.seed = static_cast<uint64_t>(seed);
+  RS_ASSIGN_OR_RETURN(int64_t channels, flags.GetInt("channels", std::min(o.concurrency, 4)));
+  if (channels < 1 || channels > 64) return InvalidArgumentError("--channels must be in [1, 64]");
+  o.channels = static_cast<int>(channels);
+  RS_ASSIGN_OR_RETURN(o.timeout, flags.GetDouble("timeout-seconds", 0));
+  if (o.timeout < 0) return InvalidArgumentError("--timeout-seconds must be >= 0");
+  o.model = flags.Get("model");
+  o.api_key = flags.Get("api-key");
+  o.tls_ca = flags.Get("tls-ca");
+  return o;
+}
+
+}  // namespace
+
+int RunLoadtest(int argc, char** argv) {
+  Flags flags({"target", "concurrency", "requests", "duration", "prompt-len", "gen", "vocab", "model", "seed",
+               "channels", "api-key", "tls-ca", "timeout-seconds"},
+              {"json", "help"});
+  if (Status s = flags.Parse(argc, argv, 2); !s.ok()) {
+    Fail("loadtest", s);
+    return 2;
+  }
+  if (flags.Has("help")) {
+    std::printf("see the comment at the top of cli/service/loadtest_cmd.cc, or docs/perf.md\n");
+    return 0;
+  }
+  auto opts = ParseOptions(flags);
+  if (!opts.ok()) {
+    Fail("loadtest", opts.status());
+    return 2;
+  }
+  const Options& o = *opts;
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  if (!o.tls_ca.empty()) {
+    auto ca = service::ReadFileToString(o.tls_ca);
+    if (!ca.ok()) return Fail("loadtest", ca.status());
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = *ca;
+    creds = grpc::SslCredentials(ssl);
+  }
+  // Several HTTP/2 connections: one would serialize every stream's frames.
+  std::vector<std::unique_ptr<v1::Inference::Stub>> stubs;
+  for (int i = 0; i < o.channels; ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt("rs.loadtest_channel", i);  // distinct arguments: distinct connections
+    stubs.push_back(v1::Inference::NewStub(grpc::CreateCustomChannel(o.target, creds, args)));
+  }
+  std::atomic<int64_t> sent{0};
+  std::mutex mu;
+  std::vector<Sample> all;
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point stop_at =
+      o.duration > 0 ? start + std::chrono::microseconds(static_cast<int64_t>(o.duration * 1e6)) : Clock::time_point::max();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < o.concurrency; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(o.seed * 1000003 + static_cast<uint64_t>(t));
+      v1::Inference::Stub& stub = *stubs[static_cast<size_t>(t % o.channels)];
+      std::vector<Sample> mine;
+      for (;;) {
+        if (o.requests > 0 && sent.fetch_add(1) >= o.requests) break;
+        if (Clock::now() >= stop_at) break;
+        mine.push_back(RunOne(stub, o, rng));
+      }
+      std::lock_guard<std::mutex> l(mu);
+      all.insert(all.end(), mine.begin(), mine.end());
+    });
+  }
+  for (auto& th : threads) th.join();
+  const double wall = Seconds(start, Clock::now());
+  if (flags.Has("json")) {
+    std::printf("%s\n", Json(o, wall, all).c_str());
+  } else {
+    PrintText(o, wall, all);
+  }
+  const bool any_through = std::any_of(all.begin(), all.end(), [](const Sample& s) {
+    return s.code != grpc::StatusCode::UNAVAILABLE;
+  });
+  return any_through ? 0 : 1;
+}
+
+}  // namespace rs::cli
