@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -91,6 +92,15 @@ class Model {
   // computes on (host memory for the CPU models).
   virtual std::unique_ptr<StatePool> NewStatePool(int n_slots) const {
     return std::make_unique<StatePool>(spec().state, spec().fingerprint, n_slots);
+  }
+
+  // Runs fn(task) for every task in [0, n_tasks) on the model's CPU threads
+  // (the calling thread takes part), for host work between steps such as
+  // sampling every row of a batch; which thread runs a task is unspecified.
+  // Same thread rule as Forward (never concurrently with it). Default: in
+  // order on the calling thread.
+  virtual void ParallelFor(int n_tasks, const std::function<void(int task)>& fn) {
+    for (int t = 0; t < n_tasks; ++t) fn(t);
   }
 };
 

@@ -18,6 +18,8 @@ double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::d
 // Tokens a prefill chunk gets when the decodes alone use up the step's
 // budget, so admitted prompts always progress.
 constexpr int64_t kMinPrefillChunk = 16;
+// Most parallel sampling tasks per step (each with its own scratch buffers).
+constexpr size_t kSampleTasks = 16;
 
 }  // namespace
 
@@ -388,7 +390,9 @@ void Scheduler::Step() {
     return;
   }
   const size_t V = static_cast<size_t>(model_->spec().vocab_size);
-  std::vector<Seq*> done;
+  // Sequences to sample from (every decode, and prompts that just ended) and
+  // their logits rows.
+  std::vector<std::pair<Seq*, std::span<const float>>> to_sample;
   for (size_t i = 0; i < in_batch.size(); ++i) {
     Seq& s = *in_batch[i];
     if (s.decoding) {
@@ -401,16 +405,40 @@ void Scheduler::Step() {
       if (s.cursor < s.input.size()) continue;  // more prompt to go
       s.decoding = true;
     }
-    std::span<const float> row(logits_.Row(logits_.row_offset[i]), V);
-    if (SampleNext(s, row, t1)) done.push_back(&s);
+    to_sample.emplace_back(&s, std::span<const float>(logits_.Row(logits_.row_offset[i]), V));
+  }
+  // Sampling is a pure function of (row, params, history, position): the rows
+  // are sampled in parallel (contiguous ranges, one scratch per task), then
+  // applied in batch order, so nothing depends on the split.
+  const size_t n_rows = to_sample.size();
+  const int n_tasks = static_cast<int>(std::min<size_t>(n_rows, kSampleTasks));
+  if (scratches_.size() < static_cast<size_t>(n_tasks)) scratches_.resize(static_cast<size_t>(n_tasks));
+  samples_.assign(n_rows, engine::SampleResult{});
+  tops_.assign(n_rows, {});
+  model_->ParallelFor(n_tasks, [&](int task) {
+    const size_t begin = n_rows * static_cast<size_t>(task) / static_cast<size_t>(n_tasks);
+    const size_t end = n_rows * static_cast<size_t>(task + 1) / static_cast<size_t>(n_tasks);
+    for (size_t j = begin; j < end; ++j) {
+      const Seq& s = *to_sample[j].first;
+      const engine::SamplingParams& p = s.req.params;
+      samples_[j] = engine::Sampler::Sample(to_sample[j].second, p, s.history,
+                                            static_cast<uint64_t>(s.result.tokens.size()),
+                                            &scratches_[static_cast<size_t>(task)]);
+      if (p.top_logprobs > 0) tops_[j] = engine::TopLogprobs(to_sample[j].second, p.top_logprobs);
+    }
+  });
+  std::vector<Seq*> done;
+  for (size_t j = 0; j < n_rows; ++j) {
+    Seq& s = *to_sample[j].first;
+    if (ApplySample(s, samples_[j], std::move(tops_[j]), t1)) done.push_back(&s);
   }
   for (Seq* s : done) Finish(*s, s->result.finish_reason, s->result.error);
 }
 
-bool Scheduler::SampleNext(Seq& s, std::span<const float> row, Clock::time_point now) {
+bool Scheduler::ApplySample(Seq& s, const engine::SampleResult& r, std::vector<std::pair<int32_t, float>> top,
+                            Clock::time_point now) {
   const engine::SamplingParams& p = s.req.params;
   const int64_t n = static_cast<int64_t>(s.result.tokens.size());
-  engine::SampleResult r = engine::Sampler::Sample(row, p, s.history, static_cast<uint64_t>(n), &scratch_);
   if (r.token < 0) {
     s.result.finish_reason = FinishReason::kError;
     s.result.error = InternalError("no token has a non-zero probability");
@@ -431,7 +459,7 @@ bool Scheduler::SampleNext(Seq& s, std::span<const float> row, Clock::time_point
   TokenChunk chunk;
   chunk.token_ids.push_back(r.token);
   if (p.logprobs) chunk.logprobs.push_back(r.logprob);
-  if (p.top_logprobs > 0) chunk.top_logprobs.push_back(engine::TopLogprobs(row, p.top_logprobs));
+  if (p.top_logprobs > 0) chunk.top_logprobs.push_back(std::move(top));
   // StopCriteria's order (stop.h): a stop token is not decoded; a stop string
   // ends at once; max_tokens flushes what was held back.
   std::optional<FinishReason> finish;

@@ -118,8 +118,10 @@ class Scheduler {
   bool SwapOutFor(int priority);
   Status Start(Seq& s);
   void Step();
-  // Samples s's next token from `row`, streams it; true when s is done.
-  bool SampleNext(Seq& s, std::span<const float> row, Clock::time_point now);
+  // Applies s's sampled next token (and its top alternatives), streams it;
+  // true when s is done.
+  bool ApplySample(Seq& s, const engine::SampleResult& r, std::vector<std::pair<int32_t, float>> top,
+                   Clock::time_point now);
   void Finish(Seq& s, engine::FinishReason reason, Status error = Status());
   void PublishGauges();
 
@@ -153,7 +155,11 @@ class Scheduler {
   int64_t rejected_reported_ = 0;
   int64_t steps_ = 0, finished_ = 0;
   engine::Logits logits_;
-  engine::SamplerScratch scratch_;
+  // Sampling runs on the model's threads (Model::ParallelFor), one scratch
+  // per task; the results are then applied in batch order.
+  std::vector<engine::SamplerScratch> scratches_;
+  std::vector<engine::SampleResult> samples_;
+  std::vector<std::vector<std::pair<int32_t, float>>> tops_;
 
   std::thread thread_;
 };

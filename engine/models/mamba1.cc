@@ -35,6 +35,7 @@ class Mamba1Model final : public Model {
     return Mamba1Weights{D_, E_, N_, R_, K_, V_, eps_, embedding_, lm_head_, norm_f_, layers_};
   }
   Status Forward(const Batch& batch, StatePool& pool, Logits* logits) override;
+  void ParallelFor(int n_tasks, const std::function<void(int)>& fn) override { pool_.ParallelFor(n_tasks, fn); }
 
  private:
   void EnsureScratch(int64_t m_tokens);
