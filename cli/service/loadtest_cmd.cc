@@ -1,12 +1,15 @@
 // recurrent loadtest --target ADDR --concurrency N (--requests M | --duration S)
 //   [--prompt-len A[-B]] [--gen A[-B]] [--vocab V] [--model NAME] [--seed S]
-//   [--channels C] [--api-key KEY] [--tls-ca FILE] [--timeout-seconds T] [--json]
+//   [--temperature T] [--backoff-ms B] [--channels C] [--api-key KEY] [--tls-ca FILE]
+//   [--timeout-seconds T] [--json]
 //
 // A bounded load generator for `recurrent serve`, against loopback only (the
 // host must be 127.0.0.1, localhost or ::1): N client threads in a closed
 // loop, each sending the next Generate (random token-id prompts of a length
-// drawn from --prompt-len, max_tokens from --gen, ignore_eos) when its
-// previous one ends, until M requests were sent or S seconds passed (those in
+// drawn from --prompt-len, max_tokens from --gen, --temperature (default 1),
+// ignore_eos) when its previous one ends (--backoff-ms after a refusal:
+// RESOURCE_EXHAUSTED or UNAVAILABLE),
+// until M requests were sent or S seconds passed (those in
 // flight then finish). Prints throughput (generated tokens / wall time),
 // requests/s, time to first token, inter-token latency and end-to-end latency
 // percentiles of the successful requests, the latency of refused ones, and
@@ -98,6 +101,8 @@ struct Options {
   int concurrency = 1, channels = 1;
   int64_t requests = 0;
   double duration = 0, timeout = 0;
+  float temperature = 1.0f;
+  int backoff_ms = 0;
   Range prompt_len{16, 16}, gen{64, 64};
   int64_t vocab = 256;
   uint64_t seed = 1;
@@ -110,6 +115,7 @@ Sample RunOne(v1::Inference::Stub& stub, const Options& o, std::mt19937_64& rng)
   for (int64_t i = 0; i < n; ++i) req.mutable_token_ids()->add_ids(static_cast<int32_t>(rng() % o.vocab));
   req.set_max_tokens(static_cast<int32_t>(o.gen.Draw(rng)));
   req.set_ignore_eos(true);
+  req.set_temperature(o.temperature);
   req.set_seed(rng());
   grpc::ClientContext ctx;
   if (!o.api_key.empty()) ctx.AddMetadata("authorization", "Bearer " + o.api_key);
@@ -243,6 +249,12 @@ StatusOr<Options> ParseOptions(const Flags& flags) {
   o.channels = static_cast<int>(channels);
   RS_ASSIGN_OR_RETURN(o.timeout, flags.GetDouble("timeout-seconds", 0));
   if (o.timeout < 0) return InvalidArgumentError("--timeout-seconds must be >= 0");
+  RS_ASSIGN_OR_RETURN(double temperature, flags.GetDouble("temperature", 1.0));
+  if (!(temperature >= 0 && temperature <= 100)) return InvalidArgumentError("--temperature must be in [0, 100]");
+  o.temperature = static_cast<float>(temperature);
+  RS_ASSIGN_OR_RETURN(int64_t backoff, flags.GetInt("backoff-ms", 0));
+  if (backoff < 0 || backoff > 60000) return InvalidArgumentError("--backoff-ms must be in [0, 60000]");
+  o.backoff_ms = static_cast<int>(backoff);
   o.model = flags.Get("model");
   o.api_key = flags.Get("api-key");
   o.tls_ca = flags.Get("tls-ca");
@@ -253,7 +265,7 @@ StatusOr<Options> ParseOptions(const Flags& flags) {
 
 int RunLoadtest(int argc, char** argv) {
   Flags flags({"target", "concurrency", "requests", "duration", "prompt-len", "gen", "vocab", "model", "seed",
-               "channels", "api-key", "tls-ca", "timeout-seconds"},
+               "channels", "api-key", "tls-ca", "timeout-seconds", "temperature", "backoff-ms"},
               {"json", "help"});
   if (Status s = flags.Parse(argc, argv, 2); !s.ok()) {
     Fail("loadtest", s);
@@ -300,6 +312,11 @@ int RunLoadtest(int argc, char** argv) {
         if (o.requests > 0 && sent.fetch_add(1) >= o.requests) break;
         if (Clock::now() >= stop_at) break;
         mine.push_back(RunOne(stub, o, rng));
+        const grpc::StatusCode code = mine.back().code;
+        if (o.backoff_ms > 0 &&
+            (code == grpc::StatusCode::RESOURCE_EXHAUSTED || code == grpc::StatusCode::UNAVAILABLE)) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(o.backoff_ms));
+        }
       }
       std::lock_guard<std::mutex> l(mu);
       all.insert(all.end(), mine.begin(), mine.end());
