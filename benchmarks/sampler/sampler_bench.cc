@@ -91,8 +91,8 @@ void BM_AllOptionsWithPenalties(benchmark::State& state) {
   Run(state, p, true);
 }
 
-BENCHMARK(BM_Greedy)->Arg(30)->Arg(50)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_Temperature)->Arg(30)->Arg(50)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Greedy)->Arg(5)->Arg(30)->Arg(50)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Temperature)->Arg(5)->Arg(30)->Arg(50)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_TopK40)->Arg(30)->Arg(50)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_TopP09)->Arg(30)->Arg(50)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_MinP005)->Arg(30)->Arg(50)->Unit(benchmark::kMicrosecond);

@@ -29,6 +29,19 @@ namespace {
 
 namespace v1 = recurrent::v1;
 
+const char kUsage[] =
+    "usage: recurrent client [--target ADDR] [--model NAME] (--prompt TEXT | --tokens 1,2,3)\n"
+    "         [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P]\n"
+    "         [--repetition-penalty R] [--presence-penalty P] [--frequency-penalty F] [--seed S]\n"
+    "         [--stop STR]... [--ignore-eos] [--session ID] [--priority P] [--request-id ID]\n"
+    "         [--timeout-seconds T] [--json]\n"
+    "       recurrent client --list-models | --health [--service NAME] | --tokenize TEXT |\n"
+    "         --detokenize 1,2,3\n"
+    "common: [--target ADDR (127.0.0.1:50051)] [--api-key KEY] [--tls-ca FILE]\n"
+    "        [--tls-cert FILE --tls-key FILE]\n"
+    "Generate streams the text to stdout; --json prints tokens, text, finish_reason, usage and\n"
+    "timings at the end. --health exits 0 when SERVING, 3 otherwise. See docs/api.md.\n";
+
 int FailRpc(const grpc::Status& s) {
   std::fprintf(stderr, "recurrent client: %s: %s\n", service::GrpcCodeName(s.error_code()),
                s.error_message().c_str());
@@ -188,7 +201,7 @@ int RunClient(int argc, char** argv) {
     return 2;
   }
   if (flags.Has("help")) {
-    std::printf("see the comment at the top of cli/service/client_cmd.cc, or docs/api.md\n");
+    std::fputs(kUsage, stdout);
     return 0;
   }
   auto channel = MakeChannel(flags);

@@ -38,6 +38,16 @@ namespace rs::cli {
 namespace {
 
 namespace v1 = recurrent::v1;
+
+const char kUsage[] =
+    "usage: recurrent loadtest --target ADDR --concurrency N (--requests M | --duration S)\n"
+    "         [--prompt-len A[-B] (16)] [--gen A[-B] (64)] [--vocab V (256)] [--temperature T (1)]\n"
+    "         [--backoff-ms B (0)] [--model NAME] [--seed S] [--channels C] [--api-key KEY]\n"
+    "         [--tls-ca FILE] [--timeout-seconds T] [--json]\n"
+    "Closed-loop load against a server on THIS machine (loopback targets only): N clients each\n"
+    "send the next Generate when the previous one ends. Prints tok/s, requests/s, TTFT,\n"
+    "inter-token and end-to-end latency percentiles, errors by status code. See docs/perf.md.\n";
+
 using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
@@ -272,7 +282,7 @@ int RunLoadtest(int argc, char** argv) {
     return 2;
   }
   if (flags.Has("help")) {
-    std::printf("see the comment at the top of cli/service/loadtest_cmd.cc, or docs/perf.md\n");
+    std::fputs(kUsage, stdout);
     return 0;
   }
   auto opts = ParseOptions(flags);
