@@ -41,9 +41,16 @@ struct Request {
   int priority = 0;
   // For the per-tenant cap on concurrent slots (empty: the default tenant).
   std::string tenant;
-  // Continue from the state kept under this id (if any), and keep the final
-  // state under it. Empty: no session.
+  // Continue from the state kept under this id (see session_mode), and keep
+  // the final state under it. Empty: no session.
   std::string session_id;
+  // With a session_id: kContinueOrStart continues the kept session or starts
+  // one; kContinue requires a kept one (the request finishes with a NOT_FOUND
+  // error when the id is unknown or its state was evicted, so a client never
+  // silently loses its context); kStart ignores any kept state and starts
+  // the session over (its result replaces the kept one).
+  enum class SessionMode { kContinueOrStart, kContinue, kStart };
+  SessionMode session_mode = SessionMode::kContinueOrStart;
   // Whether the prompt may start from a cached state, and whether this
   // request's final state is offered to the prefix cache.
   bool use_prefix_cache = true;

@@ -308,12 +308,16 @@ Status Scheduler::Start(Seq& s) {
   const bool prefix_cache = r.use_prefix_cache && options_.prefix_cache_bytes > 0;
   const StateCache::Entry* hit = nullptr;
   bool session_hit = false;
-  if (!r.session_id.empty()) {
+  if (!r.session_id.empty() && r.session_mode != Request::SessionMode::kStart) {
     hit = cache_.GetSession(r.session_id);
     if (hit != nullptr) {
       session_hit = true;
       s.consumed = hit->tokens;  // the conversation so far; the state covers it
       if (hit->pending_token >= 0) s.input.push_back(hit->pending_token);
+    } else if (r.session_mode == Request::SessionMode::kContinue) {
+      return NotFoundError("unknown session '" + r.session_id +
+                           "': never started on this server, or its kept state was evicted (start it over "
+                           "with the whole history)");
     }
   }
   s.input.insert(s.input.end(), r.prompt.begin(), r.prompt.end());

@@ -70,8 +70,16 @@ StatusOr<scheduler::Request> BuildSchedulerRequest(const recurrent::v1::Generate
     case GenerateRequest::INPUT_NOT_SET:
       break;
   }
-  if (out.prompt.empty() && out.session_id.empty()) {
-    return InvalidArgumentError("the input is empty: set prompt or token_ids (only a session may continue without one)");
+  if (req.new_session() && out.session_id.empty()) {
+    return InvalidArgumentError("new_session needs a session_id");
+  }
+  if (out.prompt.empty() && (out.session_id.empty() || req.new_session())) {
+    return InvalidArgumentError(
+        "the input is empty: set prompt or token_ids (only a session that continues may go without one)");
+  }
+  if (!out.session_id.empty()) {
+    out.session_mode = req.new_session() ? scheduler::Request::SessionMode::kStart
+                                         : scheduler::Request::SessionMode::kContinue;
   }
   if (static_cast<int64_t>(out.prompt.size()) > max_prompt) {
     return InvalidArgumentError("the prompt is " + std::to_string(out.prompt.size()) + " tokens; the limit is " +

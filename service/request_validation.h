@@ -9,7 +9,10 @@
 // (SamplingParams::Validate); max_tokens in [1, max_tokens_limit]; stop
 // strings / ids are valid (StopCriteria::Validate) and stop strings have a
 // tokenizer; priority in [-kMaxPriority, kMaxPriority]; ids of sessions and
-// requests are at most kMaxIdBytes of valid UTF-8.
+// requests are at most kMaxIdBytes of valid UTF-8; new_session has a
+// session_id and an input. A session_id maps to SessionMode::kStart with
+// new_session, else to kContinue (the scheduler answers NOT_FOUND for an
+// unknown session).
 //
 // Thread-safety: pure functions.
 #pragma once

@@ -2,7 +2,7 @@
 //   recurrent client [--target ADDR] [--model NAME] (--prompt TEXT | --tokens 1,2,3)
 //     [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P]
 //     [--repetition-penalty R] [--presence-penalty P] [--frequency-penalty F]
-//     [--seed S] [--stop STR]... [--ignore-eos] [--session ID] [--priority P]
+//     [--seed S] [--stop STR]... [--ignore-eos] [--session ID [--new-session]] [--priority P]
 //     [--timeout-seconds T] [--json]
 //   recurrent client --list-models | --health [--service NAME] | --tokenize TEXT | --detokenize 1,2,3
 // Common: [--api-key KEY] [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]
@@ -33,7 +33,8 @@ const char kUsage[] =
     "usage: recurrent client [--target ADDR] [--model NAME] (--prompt TEXT | --tokens 1,2,3)\n"
     "         [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P]\n"
     "         [--repetition-penalty R] [--presence-penalty P] [--frequency-penalty F] [--seed S]\n"
-    "         [--stop STR]... [--ignore-eos] [--session ID] [--priority P] [--request-id ID]\n"
+    "         [--stop STR]... [--ignore-eos] [--session ID [--new-session]] [--priority P]\n"
+    "         [--request-id ID]\n"
     "         [--timeout-seconds T] [--json]\n"
     "       recurrent client --list-models | --health [--service NAME] | --tokenize TEXT |\n"
     "         --detokenize 1,2,3\n"
@@ -131,6 +132,7 @@ Status FillRequest(const Flags& flags, v1::GenerateRequest* req) {
   for (const std::string& s : flags.GetAll("stop")) req->add_stop(s);
   req->set_ignore_eos(flags.Has("ignore-eos"));
   req->set_session_id(flags.Get("session"));
+  req->set_new_session(flags.Has("new-session"));
   req->set_request_id(flags.Get("request-id"));
   return OkStatus();
 }
@@ -195,7 +197,7 @@ int RunClient(int argc, char** argv) {
                "repetition-penalty", "presence-penalty", "frequency-penalty", "seed", "stop", "session", "priority",
                "request-id", "timeout-seconds", "api-key", "tls-ca", "tls-cert", "tls-key", "service", "tokenize",
                "detokenize"},
-              {"json", "ignore-eos", "list-models", "health", "help"});
+              {"json", "ignore-eos", "new-session", "list-models", "health", "help"});
   if (Status s = flags.Parse(argc, argv, 2); !s.ok()) {
     Fail("client", s);
     return 2;

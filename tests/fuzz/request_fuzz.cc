@@ -46,7 +46,11 @@ void FuzzRequest(const std::string& bytes) {
       Check(!r.status().message().empty(), "rejection has a message");
       continue;
     }
-    Check(!r->prompt.empty() || !r->session_id.empty(), "input or session");
+    using Mode = rs::scheduler::Request::SessionMode;
+    Check(!r->prompt.empty() || (!r->session_id.empty() && r->session_mode == Mode::kContinue),
+          "input, or a session that continues");
+    Check(r->session_id.empty() || r->session_mode == (req.new_session() ? Mode::kStart : Mode::kContinue),
+          "session mode");
     Check(static_cast<int64_t>(r->prompt.size()) <= ctx.max_prompt_tokens, "prompt limit");
     for (int32_t t : r->prompt) Check(t >= 0 && t < ctx.vocab_size, "prompt ids in the vocabulary");
     Check(r->params.Validate(ctx.vocab_size).ok(), "sampling valid");

@@ -403,6 +403,35 @@ TEST_F(SchedulerTest, PrefixCacheHitEqualsColdRun) {
   ExpectDrained(*s);
 }
 
+TEST_F(SchedulerTest, SessionModesContinueRequiresAKeptSessionAndStartIgnoresIt) {
+  auto s = Make(Options{});
+  auto run = [&](std::vector<int32_t> prompt, Request::SessionMode mode, uint64_t seed) {
+    Request r = MakeRequest(std::move(prompt), 5, seed);
+    r.session_id = "chat-2";
+    r.session_mode = mode;
+    r.use_prefix_cache = false;
+    auto sink = std::make_shared<RecordingSink>();
+    EXPECT_TRUE(s->Submit(r, sink).ok());
+    return sink->Wait();
+  };
+  // kContinue on an unknown id: NOT_FOUND, no tokens, nothing kept.
+  Result missing = run({1, 2, 3}, Request::SessionMode::kContinue, 1);
+  EXPECT_EQ(missing.finish_reason, FinishReason::kError);
+  EXPECT_EQ(missing.error.code(), StatusCode::kNotFound);
+  EXPECT_TRUE(missing.tokens.empty());
+  // kStart starts it; kContinue then continues it.
+  Result first = run({1, 2, 3}, Request::SessionMode::kStart, 2);
+  ASSERT_EQ(first.finish_reason, FinishReason::kLength);
+  Result second = run({4}, Request::SessionMode::kContinue, 3);
+  ASSERT_EQ(second.finish_reason, FinishReason::kLength);
+  EXPECT_GT(second.cached_tokens, 0);
+  // kStart on a kept id starts over: a cold run of its own prompt.
+  Result restart = run({7, 8}, Request::SessionMode::kStart, 4);
+  EXPECT_EQ(restart.cached_tokens, 0);
+  EXPECT_EQ(restart.tokens, RunAlone(MakeRequest({7, 8}, 5, 4)));
+  ExpectDrained(*s);
+}
+
 TEST_F(SchedulerTest, SessionContinuationEqualsColdRunOverTheWholeHistory) {
   auto s = Make(Options{});
   std::vector<int32_t> history;

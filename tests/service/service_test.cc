@@ -383,6 +383,17 @@ TEST(ServiceTest, EveryBadRequestIsInvalidArgument) {
                      r.set_priority(5000);
                      return r;
                    }()});
+  cases.push_back({"new_session without session_id", [&] {
+                     v1::GenerateRequest r = base();
+                     r.set_new_session(true);
+                     return r;
+                   }()});
+  cases.push_back({"new_session without input", [&] {
+                     v1::GenerateRequest r;
+                     r.set_session_id("s");
+                     r.set_new_session(true);
+                     return r;
+                   }()});
   cases.push_back({"request_id too long", [&] {
                      v1::GenerateRequest r = base();
                      r.set_request_id(std::string(300, 'x'));
@@ -509,10 +520,15 @@ TEST(ServiceTest, TokenizeDetokenizeAndListModels) {
 TEST(ServiceTest, SessionContinuesFromItsKeptState) {
   TestServer t = StartServer();
   auto ref = LoadTestModel();
+  // Continuing a session that was never started is NOT_FOUND (the client
+  // must not silently lose its context); new_session starts it.
   v1::GenerateRequest turn1 = TokenRequest({10, 20, 30, 40}, 6, 77);
   turn1.set_session_id("chat-1");
+  EXPECT_EQ(Generate(*t.stub, turn1).status.error_code(), StatusCode::NOT_FOUND);
+  turn1.set_new_session(true);
   StreamResult a = Generate(*t.stub, turn1);
   ASSERT_TRUE(a.status.ok());
+  EXPECT_EQ(a.final_msg.usage().cached_tokens(), 0);
   v1::GenerateRequest turn2 = TokenRequest({50, 60}, 6, 78);
   turn2.set_session_id("chat-1");
   StreamResult b = Generate(*t.stub, turn2);
@@ -523,6 +539,18 @@ TEST(ServiceTest, SessionContinuesFromItsKeptState) {
   history.insert(history.end(), a.tokens.begin(), a.tokens.end());
   history.insert(history.end(), {50, 60});
   EXPECT_EQ(b.tokens, RunAlone(*ref, history, ParamsOf(turn2)));
+  // new_session on a kept id starts over: the same as a cold run of its input.
+  v1::GenerateRequest restart = TokenRequest({70, 80}, 6, 79);
+  restart.set_session_id("chat-1");
+  restart.set_new_session(true);
+  StreamResult c = Generate(*t.stub, restart);
+  ASSERT_TRUE(c.status.ok());
+  EXPECT_EQ(c.final_msg.usage().cached_tokens(), 0);
+  EXPECT_EQ(c.tokens, RunAlone(*ref, {70, 80}, ParamsOf(restart)));
+  EXPECT_TRUE(NoneInFlight(t));
+  EXPECT_EQ(MetricValue(t.server->metrics().Serialize(),
+                        "recurrent_requests_total{code=\"NOT_FOUND\",method=\"Generate\",model=\"m\"}"),
+            1);
 }
 
 TEST(ServiceTest, MetricsEndpointServesPrometheusText) {
