@@ -1,10 +1,11 @@
 // recurrent loadtest --target ADDR --concurrency N (--requests M | --duration S)
 //   [--prompt-len A[-B]] [--gen A[-B]] [--vocab V] [--model NAME] [--seed S]
 //   [--temperature T] [--backoff-ms B] [--channels C] [--api-key KEY] [--tls-ca FILE]
-//   [--timeout-seconds T] [--json]
+//   [--tls-cert FILE --tls-key FILE] [--timeout-seconds T] [--json]
 //
-// A bounded load generator for `recurrent serve`, against loopback only (the
-// host must be 127.0.0.1, localhost or ::1): N client threads in a closed
+// A bounded load generator for `recurrent serve`, against loopback only (one
+// address whose host is 127.0.0.1, localhost or ::1, or a unix: socket;
+// anything else exits 2 before connecting): N client threads in a closed
 // loop, each sending the next Generate (random token-id prompts of a length
 // drawn from --prompt-len, max_tokens from --gen, --temperature (default 1),
 // ignore_eos) when its previous one ends (--backoff-ms after a refusal:
@@ -13,14 +14,16 @@
 // flight then finish). Prints throughput (generated tokens / wall time),
 // requests/s, time to first token, inter-token latency and end-to-end latency
 // percentiles of the successful requests, the latency of refused ones, and
-// error counts by status code. Exit code 0 when it ran, 1 when no request got
-// through at all, 2 on bad flags.
+// error counts by status code (failures are data). --json: one object on
+// stdout with the same figures. Exit code 0 when it ran, 1 when no request
+// got through at all (every one UNAVAILABLE), 2 on bad flags.
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <random>
@@ -30,6 +33,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "engine/util/json.h"
 #include "recurrent/v1/inference.grpc.pb.h"
 #include "service/inference_service.h"
 #include "service/server.h"
@@ -43,7 +47,7 @@ const char kUsage[] =
     "usage: recurrent loadtest --target ADDR --concurrency N (--requests M | --duration S)\n"
     "         [--prompt-len A[-B] (16)] [--gen A[-B] (64)] [--vocab V (256)] [--temperature T (1)]\n"
     "         [--backoff-ms B (0)] [--model NAME] [--seed S] [--channels C] [--api-key KEY]\n"
-    "         [--tls-ca FILE] [--timeout-seconds T] [--json]\n"
+    "         [--tls-ca FILE] [--tls-cert FILE --tls-key FILE] [--timeout-seconds T] [--json]\n"
     "Closed-loop load against a server on THIS machine (loopback targets only): N clients each\n"
     "send the next Generate when the previous one ends. Prints tok/s, requests/s, TTFT,\n"
     "inter-token and end-to-end latency percentiles, errors by status code. See docs/perf.md.\n";
@@ -84,17 +88,51 @@ StatusOr<Range> ParseRange(const std::string& s, const char* what) {
 }
 
 // Only loopback targets: this tool must not be pointed at someone's server.
+// Accepts one address: [dns:[///]|ipv4:|ipv6:]HOST[:PORT] with HOST
+// 127.0.0.1, localhost, ::1 or [::1], or a unix:/unix-abstract: socket.
+// Rejects address lists (ipv4:a,b), DNS authorities (dns://server/...) and
+// anything after the port.
 bool IsLoopback(const std::string& target) {
-  if (target.rfind("unix:", 0) == 0) return true;
-  std::string host = target;
-  if (host.rfind("dns:", 0) == 0) host = host.substr(4);
-  if (host.rfind("ipv4:", 0) == 0) host = host.substr(5);
-  if (host.rfind("ipv6:", 0) == 0) host = host.substr(5);
-  if (!host.empty() && host[0] == '[') {
-    const size_t close = host.find(']');
-    host = close == std::string::npos ? host : host.substr(1, close - 1);
-  } else if (const size_t colon = host.rfind(':'); colon != std::string::npos && host.find(':') == colon) {
-    host = host.substr(0, colon);
+  if (target.rfind("unix:", 0) == 0 || target.rfind("unix-abstract:", 0) == 0) {
+    return target.find(':') + 1 < target.size();
+  }
+  std::string rest = target;
+  for (const char* scheme : {"dns:", "ipv4:", "ipv6:"}) {
+    if (rest.rfind(scheme, 0) == 0) {
+      rest = rest.substr(std::strlen(scheme));
+      if (rest.rfind("///", 0) == 0) {
+        rest = rest.substr(3);
+      } else if (rest.rfind("//", 0) == 0) {
+        return false;  // an authority (a DNS server to ask)
+      }
+      break;
+    }
+  }
+  if (rest.find(',') != std::string::npos) return false;  // one address only
+  std::string host, port;
+  bool has_port = false;
+  if (!rest.empty() && rest[0] == '[') {
+    const size_t close = rest.find(']');
+    if (close == std::string::npos) return false;
+    host = rest.substr(1, close - 1);
+    const std::string after = rest.substr(close + 1);
+    if (!after.empty()) {
+      if (after[0] != ':') return false;
+      port = after.substr(1);
+      has_port = true;
+    }
+  } else if (rest == "::1") {
+    host = rest;
+  } else if (const size_t colon = rest.find(':'); colon != std::string::npos) {
+    host = rest.substr(0, colon);
+    port = rest.substr(colon + 1);
+    has_port = true;
+  } else {
+    host = rest;
+  }
+  if (has_port && (port.empty() || port.size() > 5 ||
+                   !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))) {
+    return false;
   }
   return host == "127.0.0.1" || host == "localhost" || host == "::1";
 }
@@ -107,7 +145,7 @@ struct Sample {
 };
 
 struct Options {
-  std::string target, model, api_key, tls_ca;
+  std::string target, model, api_key, tls_ca, tls_cert, tls_key;
   int concurrency = 1, channels = 1;
   int64_t requests = 0;
   double duration = 0, timeout = 0;
@@ -143,8 +181,9 @@ Sample RunOne(v1::Inference::Stub& stub, const Options& o, std::mt19937_64& rng)
     const Clock::time_point now = Clock::now();
     const int k = resp.chunk().token_ids_size();
     if (s.tokens == 0) {
+      // Tokens that came with the first one have no gap of their own to
+      // measure (it is inside the TTFT): no inter-token samples for them.
       s.ttft = Seconds(t0, now);
-      for (int i = 1; i < k; ++i) s.itl.push_back(0);  // merged with the first
     } else {
       const double gap = Seconds(last, now) / k;
       for (int i = 0; i < k; ++i) s.itl.push_back(gap);
@@ -157,22 +196,32 @@ Sample RunOne(v1::Inference::Stub& stub, const Options& o, std::mt19937_64& rng)
   return s;
 }
 
-std::string Json(const Options& o, double wall, const std::vector<Sample>& all) {
+// The run's figures (latencies in ms), computed once for both outputs.
+struct Summary {
   std::vector<double> ttft, itl, e2e, refused;
-  int64_t ok = 0, tokens = 0;
-  std::map<std::string, int64_t> errors;
+  int64_t ok = 0, failed = 0, tokens = 0;
+  std::map<std::string, int64_t> errors;  // code name -> count
+};
+
+Summary Summarize(const std::vector<Sample>& all) {
+  Summary m;
   for (const Sample& s : all) {
-    tokens += s.tokens;
+    m.tokens += s.tokens;
     if (s.code == grpc::StatusCode::OK) {
-      ++ok;
-      ttft.push_back(s.ttft * 1e3);
-      e2e.push_back(s.e2e * 1e3);
-      for (double g : s.itl) itl.push_back(g * 1e3);
+      ++m.ok;
+      m.ttft.push_back(s.ttft * 1e3);
+      m.e2e.push_back(s.e2e * 1e3);
+      for (double g : s.itl) m.itl.push_back(g * 1e3);
     } else {
-      ++errors[service::GrpcCodeName(s.code)];
-      if (s.code == grpc::StatusCode::RESOURCE_EXHAUSTED) refused.push_back(s.e2e * 1e3);
+      ++m.failed;
+      ++m.errors[service::GrpcCodeName(s.code)];
+      if (s.code == grpc::StatusCode::RESOURCE_EXHAUSTED) m.refused.push_back(s.e2e * 1e3);
     }
   }
+  return m;
+}
+
+std::string Json(const Options& o, double wall, size_t sent, const Summary& m) {
   auto pct = [](const std::vector<double>& v) {
     char b[160];
     std::snprintf(b, sizeof(b), "{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f}", Percentile(v, 0.5), Percentile(v, 0.9),
@@ -180,49 +229,39 @@ std::string Json(const Options& o, double wall, const std::vector<Sample>& all) 
     return std::string(b);
   };
   std::string errs = "{";
-  for (const auto& [code, n] : errors) errs += (errs.size() > 1 ? "," : "") + ("\"" + code + "\":" + std::to_string(n));
-  errs += "}";
+  for (const auto& [code, n] : m.errors) {
+    if (errs.size() > 1) errs += ',';
+    errs += json::Quote(code);
+    errs += ':';
+    errs += std::to_string(n);
+  }
+  errs += '}';
   char head[512];
   std::snprintf(head, sizeof(head),
-                "{\"target\":\"%s\",\"concurrency\":%d,\"wall_s\":%.3f,\"requests\":%zu,\"ok\":%lld,"
+                ",\"concurrency\":%d,\"wall_s\":%.3f,\"requests\":%zu,\"ok\":%lld,\"failed\":%lld,"
                 "\"generated_tokens\":%lld,\"tokens_per_s\":%.1f,\"requests_per_s\":%.2f,",
-                o.target.c_str(), o.concurrency, wall, all.size(), static_cast<long long>(ok),
-                static_cast<long long>(tokens), static_cast<double>(tokens) / wall,
-                static_cast<double>(all.size()) / wall);
-  return std::string(head) + "\"errors\":" + errs + ",\"ttft_ms\":" + pct(ttft) + ",\"itl_ms\":" + pct(itl) +
-         ",\"e2e_ms\":" + pct(e2e) + ",\"refused_ms\":" + pct(refused) + "}";
+                o.concurrency, wall, sent, static_cast<long long>(m.ok), static_cast<long long>(m.failed),
+                static_cast<long long>(m.tokens), static_cast<double>(m.tokens) / wall,
+                static_cast<double>(sent) / wall);
+  return "{\"target\":" + json::Quote(o.target) + head + "\"errors\":" + errs + ",\"ttft_ms\":" + pct(m.ttft) +
+         ",\"itl_ms\":" + pct(m.itl) + ",\"e2e_ms\":" + pct(m.e2e) + ",\"refused_ms\":" + pct(m.refused) + "}";
 }
 
-void PrintText(const Options& o, double wall, const std::vector<Sample>& all) {
-  std::vector<double> ttft, itl, e2e, refused;
-  int64_t ok = 0, tokens = 0;
-  std::map<std::string, int64_t> errors;
-  for (const Sample& s : all) {
-    tokens += s.tokens;
-    if (s.code == grpc::StatusCode::OK) {
-      ++ok;
-      ttft.push_back(s.ttft * 1e3);
-      e2e.push_back(s.e2e * 1e3);
-      for (double g : s.itl) itl.push_back(g * 1e3);
-    } else {
-      ++errors[service::GrpcCodeName(s.code)];
-      if (s.code == grpc::StatusCode::RESOURCE_EXHAUSTED) refused.push_back(s.e2e * 1e3);
-    }
-  }
+void PrintText(const Options& o, double wall, size_t sent, const Summary& m) {
   std::printf("target %s, %d concurrent clients, %.2f s\n", o.target.c_str(), o.concurrency, wall);
-  std::printf("requests: %zu sent, %lld ok (%.2f/s)\n", all.size(), static_cast<long long>(ok),
-              static_cast<double>(all.size()) / wall);
-  std::printf("generated tokens: %lld = %.1f tok/s\n", static_cast<long long>(tokens),
-              static_cast<double>(tokens) / wall);
-  std::printf("time to first token (ms): p50 %.1f  p90 %.1f  p99 %.1f\n", Percentile(ttft, 0.5),
-              Percentile(ttft, 0.9), Percentile(ttft, 0.99));
-  std::printf("inter-token latency (ms): p50 %.2f  p90 %.2f  p99 %.2f\n", Percentile(itl, 0.5), Percentile(itl, 0.9),
-              Percentile(itl, 0.99));
-  std::printf("end to end (ms):          p50 %.1f  p99 %.1f\n", Percentile(e2e, 0.5), Percentile(e2e, 0.99));
-  for (const auto& [code, n] : errors) std::printf("errors %s: %lld\n", code.c_str(), static_cast<long long>(n));
-  if (!refused.empty()) {
-    std::printf("RESOURCE_EXHAUSTED answered in (ms): p50 %.2f  p99 %.2f  max %.2f\n", Percentile(refused, 0.5),
-                Percentile(refused, 0.99), Percentile(refused, 1.0));
+  std::printf("requests: %zu sent, %lld ok, %lld failed (%.2f/s)\n", sent, static_cast<long long>(m.ok),
+              static_cast<long long>(m.failed), static_cast<double>(sent) / wall);
+  std::printf("generated tokens: %lld = %.1f tok/s\n", static_cast<long long>(m.tokens),
+              static_cast<double>(m.tokens) / wall);
+  std::printf("time to first token (ms): p50 %.1f  p90 %.1f  p99 %.1f\n", Percentile(m.ttft, 0.5),
+              Percentile(m.ttft, 0.9), Percentile(m.ttft, 0.99));
+  std::printf("inter-token latency (ms): p50 %.2f  p90 %.2f  p99 %.2f\n", Percentile(m.itl, 0.5),
+              Percentile(m.itl, 0.9), Percentile(m.itl, 0.99));
+  std::printf("end to end (ms):          p50 %.1f  p99 %.1f\n", Percentile(m.e2e, 0.5), Percentile(m.e2e, 0.99));
+  for (const auto& [code, n] : m.errors) std::printf("errors %s: %lld\n", code.c_str(), static_cast<long long>(n));
+  if (!m.refused.empty()) {
+    std::printf("RESOURCE_EXHAUSTED answered in (ms): p50 %.2f  p99 %.2f  max %.2f\n", Percentile(m.refused, 0.5),
+                Percentile(m.refused, 0.99), Percentile(m.refused, 1.0));
   }
 }
 
@@ -268,6 +307,11 @@ StatusOr<Options> ParseOptions(const Flags& flags) {
   o.model = flags.Get("model");
   o.api_key = flags.Get("api-key");
   o.tls_ca = flags.Get("tls-ca");
+  o.tls_cert = flags.Get("tls-cert");
+  o.tls_key = flags.Get("tls-key");
+  if (flags.Has("tls-cert") != flags.Has("tls-key")) {
+    return InvalidArgumentError("--tls-cert and --tls-key go together");
+  }
   return o;
 }
 
@@ -275,7 +319,7 @@ StatusOr<Options> ParseOptions(const Flags& flags) {
 
 int RunLoadtest(int argc, char** argv) {
   Flags flags({"target", "concurrency", "requests", "duration", "prompt-len", "gen", "vocab", "model", "seed",
-               "channels", "api-key", "tls-ca", "timeout-seconds", "temperature", "backoff-ms"},
+               "channels", "api-key", "tls-ca", "tls-cert", "tls-key", "timeout-seconds", "temperature", "backoff-ms"},
               {"json", "help"});
   if (Status s = flags.Parse(argc, argv, 2); !s.ok()) {
     Fail("loadtest", s);
@@ -292,11 +336,19 @@ int RunLoadtest(int argc, char** argv) {
   }
   const Options& o = *opts;
   std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
-  if (!o.tls_ca.empty()) {
-    auto ca = service::ReadFileToString(o.tls_ca);
-    if (!ca.ok()) return Fail("loadtest", ca.status());
+  if (!o.tls_ca.empty() || !o.tls_cert.empty()) {
     grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = *ca;
+    for (const auto& [path, dest] : {std::pair{&o.tls_ca, &ssl.pem_root_certs},
+                                     std::pair{&o.tls_cert, &ssl.pem_cert_chain},
+                                     std::pair{&o.tls_key, &ssl.pem_private_key}}) {
+      if (path->empty()) continue;
+      auto pem = service::ReadFileToString(*path);
+      if (!pem.ok()) {
+        Fail("loadtest", pem.status());
+        return 2;
+      }
+      *dest = *std::move(pem);
+    }
     creds = grpc::SslCredentials(ssl);
   }
   // Several HTTP/2 connections: one would serialize every stream's frames.
@@ -334,10 +386,11 @@ int RunLoadtest(int argc, char** argv) {
   }
   for (auto& th : threads) th.join();
   const double wall = Seconds(start, Clock::now());
+  const Summary m = Summarize(all);
   if (flags.Has("json")) {
-    std::printf("%s\n", Json(o, wall, all).c_str());
+    std::printf("%s\n", Json(o, wall, all.size(), m).c_str());
   } else {
-    PrintText(o, wall, all);
+    PrintText(o, wall, all.size(), m);
   }
   const bool any_through = std::any_of(all.begin(), all.end(), [](const Sample& s) {
     return s.code != grpc::StatusCode::UNAVAILABLE;
