@@ -167,7 +167,10 @@ int RunGenerateRpc(const Flags& flags, v1::Inference::Stub& stub) {
   }
   if (as_json) {
     std::string out = "{\"tokens\":[";
-    for (size_t i = 0; i < tokens.size(); ++i) out += (i ? "," : "") + std::to_string(tokens[i]);
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      if (i > 0) out += ',';
+      out += std::to_string(tokens[i]);
+    }
     char nums[512];
     std::snprintf(nums, sizeof(nums),
                   ",\"usage\":{\"prompt_tokens\":%lld,\"cached_tokens\":%lld,\"generated_tokens\":%lld},"
