@@ -138,7 +138,7 @@ Status RunServer(const Flags& flags) {
   RS_ASSIGN_OR_RETURN(std::unique_ptr<service::Server> server, service::Server::Start(opts));
   const std::string host = opts.listen.substr(0, opts.listen.rfind(':'));
   const std::string where = host + ":" + std::to_string(server->port());
-  std::fprintf(stderr, "recurrent serve: listening on %s (%s), health NOT_SERVING while loading\n", where.c_str(),
+  std::fprintf(stderr, "recurrent serve: listening on %s (%s); loading, health checks say not serving yet\n", where.c_str(),
                server->tls_enabled() ? "TLS" : "plaintext");
   if (!server->auth_enabled()) {
     std::fprintf(stderr,
