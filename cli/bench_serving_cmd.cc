@@ -42,36 +42,6 @@ using scheduler::Clock;
 
 double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const double pos = p * static_cast<double>(v.size() - 1);
-  const size_t i = static_cast<size_t>(pos);
-  const double f = pos - static_cast<double>(i);
-  return i + 1 < v.size() ? v[i] * (1 - f) + v[i + 1] * f : v[i];
-}
-
-struct Range {
-  int64_t lo = 1, hi = 1;
-  int64_t Draw(std::mt19937_64& rng) const {
-    return lo + static_cast<int64_t>(rng() % static_cast<uint64_t>(hi - lo + 1));
-  }
-};
-
-StatusOr<Range> ParseRange(const std::string& s, const char* what) {
-  Range r;
-  try {
-    const size_t dash = s.find('-');
-    r.lo = std::stoll(s.substr(0, dash));
-    r.hi = dash == std::string::npos ? r.lo : std::stoll(s.substr(dash + 1));
-  } catch (...) {
-    return InvalidArgumentError(std::string(what) + " must be N or A-B, got '" + s + "'");
-  }
-  if (r.lo < 1 || r.hi < r.lo || r.hi > (1 << 24)) {
-    return InvalidArgumentError(std::string(what) + " must be N or A-B with 1 <= A <= B, got '" + s + "'");
-  }
-  return r;
-}
 
 // Collects the scheduler's latency observations (engine thread) for one run.
 class Collector : public scheduler::Metrics {
@@ -342,8 +312,8 @@ int RunBenchServing(int argc, char** argv) {
     auto conc = flags.GetInt("concurrency", 8);
     auto reqs = flags.GetInt("requests", 64);
     auto seed = flags.GetInt("seed", 1);
-    auto prompt = ParseRange(flags.Get("prompt-len", "64"), "--prompt-len");
-    auto gen = ParseRange(flags.Get("gen", "64"), "--gen");
+    auto prompt = ParseRange(flags.Get("prompt-len", "64"), "--prompt-len", 1 << 24);
+    auto gen = ParseRange(flags.Get("gen", "64"), "--gen", 1 << 24);
     if (!rate.ok()) return Fail("bench", rate.status());
     for (const auto* st : {&conc, &reqs, &seed}) {
       if (!st->ok()) return Fail("bench", st->status());

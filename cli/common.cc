@@ -1,6 +1,7 @@
 #include "cli/common.h"
 
 #include <cstdio>
+#include <algorithm>
 #include <filesystem>
 
 #include "engine/models/random_model.h"
@@ -63,6 +64,36 @@ StatusOr<std::vector<int32_t>> InputTokens(const Flags& flags, const engine::Tok
   RS_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tok->Encode(flags.Get("prompt")));
   if (ids.empty()) return InvalidArgumentError("the prompt is empty");
   return ids;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const double pos = p * static_cast<double>(v.size() - 1);
+  const size_t i = static_cast<size_t>(pos);
+  const double f = pos - static_cast<double>(i);
+  return i + 1 < v.size() ? v[i] * (1 - f) + v[i + 1] * f : v[i];
+}
+
+StatusOr<Range> ParseRange(const std::string& s, const char* what, int64_t max) {
+  Range r;
+  try {
+    const size_t dash = s.find('-');
+    r.lo = std::stoll(s.substr(0, dash));
+    r.hi = dash == std::string::npos ? r.lo : std::stoll(s.substr(dash + 1));
+  } catch (...) {
+    return InvalidArgumentError(std::string(what) + " must be N or A-B, got '" + s + "'");
+  }
+  if (r.lo < 1 || r.hi < r.lo || r.hi > max) {
+    std::string message = what;
+    message += " must be N or A-B with 1 <= A <= B <= ";
+    message += std::to_string(max);
+    message += ", got '";
+    message += s;
+    message += "'";
+    return InvalidArgumentError(std::move(message));
+  }
+  return r;
 }
 
 Status Prefill(engine::Model& model, engine::StatePool& pool, int slot, const std::vector<int32_t>& tokens,

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,20 @@ StatusOr<std::unique_ptr<engine::Tokenizer>> ResolveTokenizer(const Flags& flags
 
 // Input ids from --tokens 1,2,3 or --prompt TEXT (needs a tokenizer).
 StatusOr<std::vector<int32_t>> InputTokens(const Flags& flags, const engine::Tokenizer* tok);
+
+// The p-quantile (0..1) of v, interpolated linearly between order
+// statistics; 0 for an empty v.
+double Percentile(std::vector<double> v, double p);
+
+// A length drawn uniformly from [lo, hi] (bench --serving, loadtest).
+struct Range {
+  int64_t lo = 1, hi = 1;
+  int64_t Draw(std::mt19937_64& rng) const {
+    return lo + static_cast<int64_t>(rng() % static_cast<uint64_t>(hi - lo + 1));
+  }
+};
+// "N" or "A-B" with 1 <= A <= B <= max; INVALID_ARGUMENT names the flag `what`.
+StatusOr<Range> ParseRange(const std::string& s, const char* what, int64_t max);
 
 // Runs the prompt through a fresh slot in chunks of at most `chunk` tokens;
 // returns the logits of the last position (or of all positions).

@@ -388,6 +388,18 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* InferenceService::Generate(grpc::Cal
   return call.get();
 }
 
+StatusOr<ServedModel*> InferenceService::TokenizerModel(grpc::CallbackServerContext* ctx, const std::string& model,
+                                                        RequestLogEntry* entry) {
+  const Tenant* tenant = nullptr;
+  RS_RETURN_IF_ERROR(Admit(ctx, &tenant));
+  entry->tenant = tenant->name;
+  RS_ASSIGN_OR_RETURN(ServedModel * m, models_->Find(model));
+  entry->model = m->name;
+  RS_RETURN_IF_ERROR(tenant->Allows(m->name));
+  if (m->tokenizer == nullptr) return InvalidArgumentError("model '" + m->name + "' has no tokenizer");
+  return m;
+}
+
 grpc::ServerUnaryReactor* InferenceService::FinishUnary(grpc::CallbackServerContext* ctx, RequestLogEntry entry,
                                                         const Status& status) {
   const grpc::Status g = ToGrpc(status);
@@ -411,13 +423,7 @@ grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext
   recurrent::v1::TokenizeResponse* response = &response_msg;
   auto run = [&]() -> Status {
     RS_RETURN_IF_ERROR(ParseRequest(bytes, &request_msg));
-    const Tenant* tenant = nullptr;
-    RS_RETURN_IF_ERROR(Admit(ctx, &tenant));
-    entry.tenant = tenant->name;
-    RS_ASSIGN_OR_RETURN(ServedModel * m, models_->Find(request->model()));
-    entry.model = m->name;
-    RS_RETURN_IF_ERROR(tenant->Allows(m->name));
-    if (m->tokenizer == nullptr) return InvalidArgumentError("model '" + m->name + "' has no tokenizer");
+    RS_ASSIGN_OR_RETURN(ServedModel * m, TokenizerModel(ctx, request->model(), &entry));
     if (static_cast<int64_t>(request->text().size()) > m->validation.max_prompt_tokens * 64) {
       return InvalidArgumentError("text is " + std::to_string(request->text().size()) + " bytes: over the limit");
     }
@@ -441,13 +447,7 @@ grpc::ServerUnaryReactor* InferenceService::Detokenize(grpc::CallbackServerConte
   RequestLogEntry entry;
   entry.method = "Detokenize";
   auto run = [&]() -> Status {
-    const Tenant* tenant = nullptr;
-    RS_RETURN_IF_ERROR(Admit(ctx, &tenant));
-    entry.tenant = tenant->name;
-    RS_ASSIGN_OR_RETURN(ServedModel * m, models_->Find(request->model()));
-    entry.model = m->name;
-    RS_RETURN_IF_ERROR(tenant->Allows(m->name));
-    if (m->tokenizer == nullptr) return InvalidArgumentError("model '" + m->name + "' has no tokenizer");
+    RS_ASSIGN_OR_RETURN(ServedModel * m, TokenizerModel(ctx, request->model(), &entry));
     const auto& ids = request->token_ids();
     for (int i = 0; i < ids.size(); ++i) {
       if (ids[i] < 0 || ids[i] >= m->validation.vocab_size) {

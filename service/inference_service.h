@@ -82,6 +82,10 @@ class InferenceService final : public InferenceServiceBase {
   friend class GenerateCall;
   // Admission common to every RPC: accepting, then the caller's tenant.
   Status Admit(grpc::CallbackServerContext* ctx, const Tenant** tenant) const;
+  // Tokenize / Detokenize: admission, the model (NOT_FOUND), the tenant's
+  // permission, and a tokenizer (INVALID_ARGUMENT without one).
+  StatusOr<ServedModel*> TokenizerModel(grpc::CallbackServerContext* ctx, const std::string& model,
+                                        RequestLogEntry* entry);
   // Per-tenant concurrency: RESOURCE_EXHAUSTED when at its limit.
   Status AcquireTenant(const Tenant* tenant);
   void ReleaseTenant(const Tenant* tenant);

@@ -56,37 +56,6 @@ using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const double pos = p * static_cast<double>(v.size() - 1);
-  const size_t i = static_cast<size_t>(pos);
-  const double f = pos - static_cast<double>(i);
-  return i + 1 < v.size() ? v[i] * (1 - f) + v[i + 1] * f : v[i];
-}
-
-struct Range {
-  int64_t lo = 1, hi = 1;
-  int64_t Draw(std::mt19937_64& rng) const {
-    return lo + static_cast<int64_t>(rng() % static_cast<uint64_t>(hi - lo + 1));
-  }
-};
-
-StatusOr<Range> ParseRange(const std::string& s, const char* what) {
-  Range r;
-  try {
-    const size_t dash = s.find('-');
-    r.lo = std::stoll(s.substr(0, dash));
-    r.hi = dash == std::string::npos ? r.lo : std::stoll(s.substr(dash + 1));
-  } catch (...) {
-    return InvalidArgumentError(std::string(what) + " must be N or A-B, got '" + s + "'");
-  }
-  if (r.lo < 1 || r.hi < r.lo || r.hi > (1 << 20)) {
-    return InvalidArgumentError(std::string(what) + " must be N or A-B with 1 <= A <= B <= 2^20, got '" + s + "'");
-  }
-  return r;
-}
-
 // Only loopback targets: this tool must not be pointed at someone's server.
 // Accepts one address: [dns:[///]|ipv4:|ipv6:]HOST[:PORT] with HOST
 // 127.0.0.1, localhost, ::1 or [::1], or a unix:/unix-abstract: socket.
@@ -287,8 +256,8 @@ StatusOr<Options> ParseOptions(const Flags& flags) {
   if (flags.Has("duration") && !(o.duration > 0 && o.duration <= 3600)) {
     return InvalidArgumentError("--duration must be in (0, 3600] seconds");
   }
-  RS_ASSIGN_OR_RETURN(o.prompt_len, ParseRange(flags.Get("prompt-len", "16"), "--prompt-len"));
-  RS_ASSIGN_OR_RETURN(o.gen, ParseRange(flags.Get("gen", "64"), "--gen"));
+  RS_ASSIGN_OR_RETURN(o.prompt_len, ParseRange(flags.Get("prompt-len", "16"), "--prompt-len", 1 << 20));
+  RS_ASSIGN_OR_RETURN(o.gen, ParseRange(flags.Get("gen", "64"), "--gen", 1 << 20));
   RS_ASSIGN_OR_RETURN(o.vocab, flags.GetInt("vocab", 256));
   if (o.vocab < 1 || o.vocab > (1 << 24)) return InvalidArgumentError("--vocab must be in [1, 2^24]");
   RS_ASSIGN_OR_RETURN(int64_t seed, flags.GetInt("seed", 1));
