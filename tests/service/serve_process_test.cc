@@ -139,6 +139,26 @@ TEST(ServeProcessTest, StreamEqualsRecurrentGenerateForTheSameSeed) {
   EXPECT_NE(serve.log().find("AUTHENTICATION IS OFF"), std::string::npos);
 }
 
+TEST(ServeProcessTest, SeveralModelFlagsServeSeveralModels) {
+  ServeProcess serve({"--model", "second=" + ModelDir(), "--max-seqs", "4"});
+  auto stub = v1::Inference::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(serve.port()), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  v1::ListModelsResponse resp;
+  ASSERT_TRUE(stub->ListModels(&ctx, v1::ListModelsRequest(), &resp).ok());
+  ASSERT_EQ(resp.models_size(), 2);
+  EXPECT_EQ(resp.models(0).name(), "m");
+  EXPECT_EQ(resp.models(1).name(), "second");
+  EXPECT_EQ(resp.models(1).max_seqs(), 4);
+  v1::GenerateRequest req = TokenRequest({1, 2}, 4, 1);
+  req.set_model("second");
+  StreamResult r = Generate(*stub, req);
+  EXPECT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.final_msg.model(), "second");
+  ASSERT_EQ(kill(serve.pid(), SIGTERM), 0);
+  EXPECT_EQ(serve.Wait(), 0);
+}
+
 TEST(ServeProcessTest, SigtermDrainsWithoutLosingAStream) {
   ServeProcess serve({"--drain-seconds", "60", "--max-tokens-limit", "100000"});
   constexpr int kTokens = 10000;  // the streams outlast the checks made during the drain

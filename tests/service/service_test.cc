@@ -553,6 +553,52 @@ TEST(ServiceTest, SessionContinuesFromItsKeptState) {
             1);
 }
 
+TEST(ServiceTest, SeveralModelsEachServeTheirOwnRequests) {
+  // A second model with other weights: each request must reach its own.
+  TempDir other_dir("service-model-b");
+  engine::RandomMamba1Options o = engine::testing::OddMamba1Shape();
+  o.vocab_size = 256;
+  o.seed = 99;
+  ASSERT_TRUE(engine::WriteRandomMamba1(other_dir.path(), o).ok());
+  TestServer t = StartServer();
+  ASSERT_TRUE(t.server->models()
+                  .Add("b", engine::testing::Load(other_dir.path(), 1), engine::NewByteTokenizer(),
+                       DefaultSchedulerOptions(), {})
+                  .ok());
+  t.server->SetServing();
+  EXPECT_EQ(t.server->models().Add("b", LoadTestModel(), nullptr, DefaultSchedulerOptions(), {}).code(),
+            rs::StatusCode::kAlreadyExists);
+  {
+    grpc::ClientContext ctx;
+    v1::ListModelsResponse resp;
+    ASSERT_TRUE(t.stub->ListModels(&ctx, v1::ListModelsRequest(), &resp).ok());
+    ASSERT_EQ(resp.models_size(), 2);
+    EXPECT_EQ(resp.models(0).name(), "m");
+    EXPECT_TRUE(resp.models(0).is_default());
+    EXPECT_EQ(resp.models(1).name(), "b");
+    EXPECT_FALSE(resp.models(1).is_default());
+  }
+  grpc::StatusCode code;
+  EXPECT_EQ(Health(t.channel.get(), "recurrent.v1.Inference/b", &code), HealthStatus::SERVING);
+  auto ref_m = LoadTestModel();
+  auto ref_b = engine::testing::Load(other_dir.path(), 1);
+  v1::GenerateRequest req = TokenRequest({5, 6, 7}, 12, 3);
+  StreamResult by_default = Generate(*t.stub, req);
+  req.set_model("b");
+  StreamResult by_b = Generate(*t.stub, req);
+  ASSERT_TRUE(by_default.status.ok());
+  ASSERT_TRUE(by_b.status.ok());
+  EXPECT_EQ(by_default.final_msg.model(), "m");
+  EXPECT_EQ(by_b.final_msg.model(), "b");
+  EXPECT_EQ(by_default.tokens, RunAlone(*ref_m, {5, 6, 7}, ParamsOf(req)));
+  EXPECT_EQ(by_b.tokens, RunAlone(*ref_b, {5, 6, 7}, ParamsOf(req)));
+  EXPECT_NE(by_default.tokens, by_b.tokens);
+  ASSERT_TRUE(NoneInFlight(t));
+  const std::string m = t.server->metrics().Serialize();
+  EXPECT_EQ(MetricValue(m, "recurrent_generation_tokens_total{model=\"b\"}"), 12);
+  EXPECT_EQ(MetricValue(m, "recurrent_generation_tokens_total{model=\"m\"}"), 12);
+}
+
 TEST(ServiceTest, MetricsEndpointServesPrometheusText) {
   ServerOptions o = DefaultServerOptions();
   o.metrics_listen = "127.0.0.1:" + std::to_string(FreePort());
