@@ -4,8 +4,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
-#include <fstream>
-#include <sstream>
+#include "engine/util/file.h"
 
 namespace rs::service {
 namespace {
@@ -46,11 +45,8 @@ Status Tenant::Allows(const std::string& model) const {
 }
 
 StatusOr<ApiKeys> ApiKeys::Load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFoundError("cannot open the API key file " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto keys = Parse(ss.str());
+  RS_ASSIGN_OR_RETURN(std::string text, ReadFileBounded(path, kMaxKeyFileBytes, "API key file"));
+  auto keys = Parse(text);
   if (!keys.ok()) return Status(keys.status().code(), path + ": " + keys.status().message());
   return keys;
 }

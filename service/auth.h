@@ -33,7 +33,9 @@ struct Tenant {
 
 class ApiKeys {
  public:
-  // Errors: NOT_FOUND (no file), INVALID_ARGUMENT naming the bad line.
+  static constexpr size_t kMaxKeyFileBytes = 16 << 20;
+  // Errors: NOT_FOUND (no file), INVALID_ARGUMENT naming the bad line or for a
+  // file over kMaxKeyFileBytes.
   static StatusOr<ApiKeys> Load(const std::string& path);
   static StatusOr<ApiKeys> Parse(std::string_view text);
 

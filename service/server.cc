@@ -7,18 +7,10 @@
 #include <google/protobuf/stubs/logging.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
+
+#include "engine/util/file.h"
 
 namespace rs::service {
-
-StatusOr<std::string> ReadFileToString(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFoundError("cannot read " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 namespace {
 
@@ -37,11 +29,11 @@ StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerOptio
                                             ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
                                             : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
-  RS_ASSIGN_OR_RETURN(pair.private_key, ReadFileToString(o.tls_key));
-  RS_ASSIGN_OR_RETURN(pair.cert_chain, ReadFileToString(o.tls_cert));
+  RS_ASSIGN_OR_RETURN(pair.private_key, ReadFileBounded(o.tls_key, kMaxPemBytes, "TLS key"));
+  RS_ASSIGN_OR_RETURN(pair.cert_chain, ReadFileBounded(o.tls_cert, kMaxPemBytes, "TLS certificate"));
   ssl.pem_key_cert_pairs.push_back(std::move(pair));
   if (!o.tls_client_ca.empty()) {
-    RS_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFileToString(o.tls_client_ca));
+    RS_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFileBounded(o.tls_client_ca, kMaxPemBytes, "client CA"));
   }
   *tls = true;
   return grpc::SslServerCredentials(ssl);

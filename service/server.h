@@ -86,7 +86,7 @@ class Server {
   bool shut_down_ = false;
 };
 
-// Reads a whole (PEM) file; NOT_FOUND when it cannot.
-StatusOr<std::string> ReadFileToString(const std::string& path);
+// The largest certificate / key file read (rs::ReadFileBounded's bound).
+inline constexpr size_t kMaxPemBytes = 1 << 20;
 
 }  // namespace rs::service

@@ -18,11 +18,11 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/service/credentials.h"
 #include "engine/util/json.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "recurrent/v1/inference.grpc.pb.h"
 #include "service/inference_service.h"
-#include "service/server.h"
 
 namespace rs::cli {
 namespace {
@@ -50,23 +50,8 @@ int FailRpc(const grpc::Status& s) {
 }
 
 StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const Flags& flags) {
-  const std::string target = flags.Get("target", "127.0.0.1:50051");
-  std::shared_ptr<grpc::ChannelCredentials> creds;
-  if (flags.Has("tls-ca") || flags.Has("tls-cert")) {
-    grpc::SslCredentialsOptions ssl;
-    if (flags.Has("tls-ca")) {
-      RS_ASSIGN_OR_RETURN(ssl.pem_root_certs, service::ReadFileToString(flags.Get("tls-ca")));
-    }
-    if (flags.Has("tls-cert") != flags.Has("tls-key")) return InvalidArgumentError("--tls-cert and --tls-key go together");
-    if (flags.Has("tls-cert")) {
-      RS_ASSIGN_OR_RETURN(ssl.pem_cert_chain, service::ReadFileToString(flags.Get("tls-cert")));
-      RS_ASSIGN_OR_RETURN(ssl.pem_private_key, service::ReadFileToString(flags.Get("tls-key")));
-    }
-    creds = grpc::SslCredentials(ssl);
-  } else {
-    creds = grpc::InsecureChannelCredentials();
-  }
-  return grpc::CreateChannel(target, creds);
+  RS_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> creds, ClientCredentials(flags));
+  return grpc::CreateChannel(flags.Get("target", "127.0.0.1:50051"), creds);
 }
 
 StatusOr<std::unique_ptr<grpc::ClientContext>> MakeContext(const Flags& flags) {

@@ -33,10 +33,10 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/service/credentials.h"
 #include "engine/util/json.h"
 #include "recurrent/v1/inference.grpc.pb.h"
 #include "service/inference_service.h"
-#include "service/server.h"
 
 namespace rs::cli {
 namespace {
@@ -114,7 +114,7 @@ struct Sample {
 };
 
 struct Options {
-  std::string target, model, api_key, tls_ca, tls_cert, tls_key;
+  std::string target, model, api_key;
   int concurrency = 1, channels = 1;
   int64_t requests = 0;
   double duration = 0, timeout = 0;
@@ -275,12 +275,6 @@ StatusOr<Options> ParseOptions(const Flags& flags) {
   o.backoff_ms = static_cast<int>(backoff);
   o.model = flags.Get("model");
   o.api_key = flags.Get("api-key");
-  o.tls_ca = flags.Get("tls-ca");
-  o.tls_cert = flags.Get("tls-cert");
-  o.tls_key = flags.Get("tls-key");
-  if (flags.Has("tls-cert") != flags.Has("tls-key")) {
-    return InvalidArgumentError("--tls-cert and --tls-key go together");
-  }
   return o;
 }
 
@@ -304,28 +298,17 @@ int RunLoadtest(int argc, char** argv) {
     return 2;
   }
   const Options& o = *opts;
-  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
-  if (!o.tls_ca.empty() || !o.tls_cert.empty()) {
-    grpc::SslCredentialsOptions ssl;
-    for (const auto& [path, dest] : {std::pair{&o.tls_ca, &ssl.pem_root_certs},
-                                     std::pair{&o.tls_cert, &ssl.pem_cert_chain},
-                                     std::pair{&o.tls_key, &ssl.pem_private_key}}) {
-      if (path->empty()) continue;
-      auto pem = service::ReadFileToString(*path);
-      if (!pem.ok()) {
-        Fail("loadtest", pem.status());
-        return 2;
-      }
-      *dest = *std::move(pem);
-    }
-    creds = grpc::SslCredentials(ssl);
+  auto creds = ClientCredentials(flags);  // an unreadable or half-given TLS flag is a bad flag
+  if (!creds.ok()) {
+    Fail("loadtest", creds.status());
+    return 2;
   }
   // Several HTTP/2 connections: one would serialize every stream's frames.
   std::vector<std::unique_ptr<v1::Inference::Stub>> stubs;
   for (int i = 0; i < o.channels; ++i) {
     grpc::ChannelArguments args;
     args.SetInt("rs.loadtest_channel", i);  // distinct arguments: distinct connections
-    stubs.push_back(v1::Inference::NewStub(grpc::CreateCustomChannel(o.target, creds, args)));
+    stubs.push_back(v1::Inference::NewStub(grpc::CreateCustomChannel(o.target, *creds, args)));
   }
   std::atomic<int64_t> sent{0};
   std::mutex mu;

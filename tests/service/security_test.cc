@@ -4,6 +4,7 @@
 #include <fstream>
 #include <thread>
 
+#include "engine/util/file.h"
 #include "service/auth.h"
 #include "tests/service/service_test_util.h"
 
@@ -134,7 +135,7 @@ class TlsTest : public ::testing::Test {
     ASSERT_EQ(std::system(script.c_str()), 0) << "openssl failed (is the openssl package installed?)";
   }
   static void TearDownTestSuite() { delete dir_; }
-  static std::string Read(const std::string& name) { return ReadFileToString(dir_->File(name)).value(); }
+  static std::string Read(const std::string& name) { return rs::ReadFileBounded(dir_->File(name), kMaxPemBytes, name).value(); }
   static ServerOptions TlsOptions(bool mutual) {
     ServerOptions o = DefaultServerOptions();
     o.tls_cert = dir_->File("server.pem");
