@@ -17,10 +17,7 @@ grpc::Status ToGrpc(const Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), status.message());
 }
 
-const char* GrpcCodeName(grpc::StatusCode code) {
-  if (code == grpc::StatusCode::UNAUTHENTICATED) return "UNAUTHENTICATED";
-  return StatusCodeName(static_cast<StatusCode>(code));
-}
+const char* GrpcCodeName(grpc::StatusCode code) { return StatusCodeName(static_cast<StatusCode>(code)); }
 
 namespace {
 
@@ -298,9 +295,12 @@ void CallSink::OnFinish(const scheduler::Result& result) { call_->PushFinish(res
 
 InferenceService::InferenceService(ModelRegistry* models, ServiceMetrics* metrics, const ApiKeys* keys,
                                    const RequestLog* log)
-    : models_(models), metrics_(metrics), keys_(keys), log_(log), seed_counter_(std::random_device{}()) {
+    : models_(models),
+      metrics_(metrics),
+      keys_(keys),
+      log_(log),
+      seed_counter_((static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}()) {
   default_tenant_.name = "default";
-  seed_counter_ = (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
 }
 
 void InferenceService::SetAccepting(bool accepting, const std::string& why) {
@@ -448,15 +448,9 @@ grpc::ServerUnaryReactor* InferenceService::Detokenize(grpc::CallbackServerConte
   entry.method = "Detokenize";
   auto run = [&]() -> Status {
     RS_ASSIGN_OR_RETURN(ServedModel * m, TokenizerModel(ctx, request->model(), &entry));
-    const auto& ids = request->token_ids();
-    for (int i = 0; i < ids.size(); ++i) {
-      if (ids[i] < 0 || ids[i] >= m->validation.vocab_size) {
-        return InvalidArgumentError("token_ids[" + std::to_string(i) + "] = " + std::to_string(ids[i]) +
-                                    " is outside the vocabulary [0, " + std::to_string(m->validation.vocab_size) +
-                                    ")");
-      }
-    }
-    const std::string text = m->tokenizer->Decode(std::span<const int32_t>(ids.data(), ids.size()));
+    const std::span<const int32_t> ids(request->token_ids().data(), request->token_ids().size());
+    RS_RETURN_IF_ERROR(CheckTokenIds(ids, m->validation.vocab_size, "token_ids"));
+    const std::string text = m->tokenizer->Decode(ids);
     response->set_text(utf8::Sanitize(text));
     return OkStatus();
   };

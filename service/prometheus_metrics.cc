@@ -94,6 +94,7 @@ class ModelMetrics final : public scheduler::Metrics {
         cache_bytes_(f.cache_bytes.Add({{"model", model}})),
         ttft_(f.ttft.Add({{"model", model}}, kTtftBuckets)),
         itl_(f.itl.Add({{"model", model}}, kItlBuckets)),
+        e2e_(f.e2e.Add({{"model", model}}, kE2eBuckets)),
         queue_(f.queue.Add({{"model", model}}, kQueueBuckets)),
         step_(f.step.Add({{"model", model}}, kStepBuckets)),
         batch_(f.batch.Add({{"model", model}}, kBatchBuckets)),
@@ -108,7 +109,6 @@ class ModelMetrics final : public scheduler::Metrics {
         rejected_(f.rejected.Add({{"model", model}})) {
     for (int r = 0; r <= static_cast<int>(engine::FinishReason::kError); ++r) {
       const auto reason = static_cast<engine::FinishReason>(r);
-      e2e_[r] = &f.e2e.Add({{"model", model}}, kE2eBuckets);
       success_[r] = &f.success.Add({{"model", model}, {"finished_reason", engine::FinishReasonName(reason)}});
     }
   }
@@ -134,7 +134,7 @@ class ModelMetrics final : public scheduler::Metrics {
   void ObserveInterTokenLatency(double s) override { itl_.Observe(s); }
   void ObserveEndToEnd(double s, engine::FinishReason reason) override {
     const int r = std::clamp(static_cast<int>(reason), 0, static_cast<int>(engine::FinishReason::kError));
-    e2e_[r]->Observe(s);
+    e2e_.Observe(s);
     success_[r]->Increment();
   }
   void AddPromptTokens(int64_t n) override { prompt_tokens_.Increment(static_cast<double>(n)); }
@@ -150,10 +150,9 @@ class ModelMetrics final : public scheduler::Metrics {
  private:
   Gauge &running_, &waiting_, &swapped_, &slot_usage_, &slots_total_, &slot_bytes_, &swap_bytes_, &cache_entries_,
       &cache_bytes_;
-  Histogram &ttft_, &itl_, &queue_, &step_, &batch_, &step_tokens_;
+  Histogram &ttft_, &itl_, &e2e_, &queue_, &step_, &batch_, &step_tokens_;
   Counter &prompt_tokens_, &cached_tokens_, &generation_tokens_, &swaps_out_, &swaps_in_, &cache_queries_,
       &cache_hits_, &rejected_;
-  Histogram* e2e_[5];
   Counter* success_[5];
 };
 

@@ -21,6 +21,16 @@ Status CheckId(const std::string& id, const char* field) {
 
 }  // namespace
 
+Status CheckTokenIds(std::span<const int32_t> ids, int64_t vocab_size, const char* field) {
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] >= vocab_size) {
+      return InvalidArgumentError(std::string(field) + "[" + std::to_string(i) + "] = " + std::to_string(ids[i]) +
+                                  " is outside the vocabulary [0, " + std::to_string(vocab_size) + ")");
+    }
+  }
+  return OkStatus();
+}
+
 StatusOr<scheduler::Request> BuildSchedulerRequest(const recurrent::v1::GenerateRequest& req,
                                                    const ValidationContext& ctx, uint64_t random_seed) {
   using recurrent::v1::GenerateRequest;
@@ -57,14 +67,8 @@ StatusOr<scheduler::Request> BuildSchedulerRequest(const recurrent::v1::Generate
         return InvalidArgumentError("token_ids has " + std::to_string(ids.size()) + " tokens; the limit is " +
                                     std::to_string(max_prompt));
       }
-      out.prompt.reserve(static_cast<size_t>(ids.size()));
-      for (int i = 0; i < ids.size(); ++i) {
-        if (ids[i] < 0 || ids[i] >= ctx.vocab_size) {
-          return InvalidArgumentError("token_ids[" + std::to_string(i) + "] = " + std::to_string(ids[i]) +
-                                      " is outside the vocabulary [0, " + std::to_string(ctx.vocab_size) + ")");
-        }
-        out.prompt.push_back(ids[i]);
-      }
+      RS_RETURN_IF_ERROR(CheckTokenIds(std::span<const int32_t>(ids.data(), ids.size()), ctx.vocab_size, "token_ids"));
+      out.prompt.assign(ids.begin(), ids.end());
       break;
     }
     case GenerateRequest::INPUT_NOT_SET:

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "engine/tokenizer/tokenizer.h"
@@ -38,6 +39,10 @@ struct ValidationContext {
   int32_t max_tokens_limit = 4096;
   int64_t max_prompt_tokens = 65536;
 };
+
+// OK, or INVALID_ARGUMENT naming `field`[i] when an id lies outside
+// [0, vocab_size) (Generate's token_ids, Detokenize's).
+Status CheckTokenIds(std::span<const int32_t> ids, int64_t vocab_size, const char* field);
 
 // `random_seed` is used when the request sets no seed. The result's
 // `deadline` is left unset (the caller knows the call's deadline) and its
