@@ -19,6 +19,7 @@
 #include "engine/sampler/sampler.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "tests/engine/model_test_util.h"
+#include "tests/scheduler/run_alone.h"
 
 namespace rs::scheduler {
 namespace {
@@ -107,32 +108,6 @@ class RecordingMetrics : public Metrics {
   std::atomic<int64_t> queue_times{0}, ttfts{0}, itls{0}, e2es{0}, prompt_tokens{0}, cached_tokens{0},
       generated{0}, cache_hits{0}, cache_misses{0}, swaps_out{0}, swaps_in{0}, rejected{0};
 };
-
-// The request run alone on `model`, without a scheduler: one prefill, then
-// one token at a time; stops at max_tokens or a stop id.
-std::vector<int32_t> RunAloneOn(engine::Model& model, const Request& r) {
-  auto pool = model.NewStatePool(1);
-  const int slot = pool->Acquire().value();
-  engine::Logits logits;
-  engine::Batch b;
-  b.seqs.push_back({slot, r.prompt, false});
-  EXPECT_TRUE(model.Forward(b, *pool, &logits).ok());
-  engine::TokenHistory history;
-  history.AddPrompt(r.prompt);
-  const size_t V = static_cast<size_t>(model.spec().vocab_size);
-  std::vector<int32_t> out;
-  for (int n = 0; n < r.params.max_tokens; ++n) {
-    auto s = engine::Sampler::Sample(std::span<const float>(logits.Row(0), V), r.params, history,
-                                     static_cast<uint64_t>(n), nullptr);
-    out.push_back(s.token);
-    history.Add(s.token, false);
-    if (r.stop.IsStopToken(s.token)) break;
-    engine::Batch step;
-    step.seqs.push_back({slot, std::span<const int32_t>(&out.back(), 1), false});
-    EXPECT_TRUE(model.Forward(step, *pool, &logits).ok());
-  }
-  return out;
-}
 
 class SchedulerTest : public ::testing::Test {
  protected:

@@ -21,6 +21,7 @@
 #include "scheduler/scheduler.h"
 #include "service/server.h"
 #include "tests/engine/model_test_util.h"
+#include "tests/scheduler/run_alone.h"
 
 namespace rs::service::testing {
 
@@ -158,30 +159,14 @@ inline v1::GenerateRequest TokenRequest(const std::vector<int32_t>& prompt, int 
   return r;
 }
 
-// The request run alone on `model` with no scheduler and no server: one
-// prefill, then one token at a time (the byte tokenizer has no EOS).
+// The request (prompt, sampling) run alone on `model`, with no scheduler and
+// no server.
 inline std::vector<int32_t> RunAlone(engine::Model& model, const std::vector<int32_t>& prompt,
                                      const engine::SamplingParams& params) {
-  auto pool = model.NewStatePool(1);
-  const int slot = pool->Acquire().value();
-  engine::Logits logits;
-  engine::Batch b;
-  b.seqs.push_back({slot, prompt, false});
-  EXPECT_TRUE(model.Forward(b, *pool, &logits).ok());
-  engine::TokenHistory history;
-  history.AddPrompt(prompt);
-  const size_t V = static_cast<size_t>(model.spec().vocab_size);
-  std::vector<int32_t> out;
-  for (int n = 0; n < params.max_tokens; ++n) {
-    auto s = engine::Sampler::Sample(std::span<const float>(logits.Row(0), V), params, history,
-                                     static_cast<uint64_t>(n), nullptr);
-    out.push_back(s.token);
-    history.Add(s.token, false);
-    engine::Batch step;
-    step.seqs.push_back({slot, std::span<const int32_t>(&out.back(), 1), false});
-    EXPECT_TRUE(model.Forward(step, *pool, &logits).ok());
-  }
-  return out;
+  scheduler::Request r;
+  r.prompt = prompt;
+  r.params = params;
+  return scheduler::RunAloneOn(model, r);
 }
 
 // GET http://127.0.0.1:port/metrics (plain HTTP/1.0 over a socket).
