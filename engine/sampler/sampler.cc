@@ -139,12 +139,23 @@ size_t DrawFromList(std::span<const TokenWeight> c, const SamplingParams& p, dou
   return kept - 1;  // only reachable through rounding
 }
 
-// Steps 5-8 when there is no small top-k: the weights are histogrammed into
-// probability bins, and only the bins a cut-off or the draw lands in are
-// gathered and sorted. The histogram first covers only the "head" (weights
-// above 2^-kHeadOctaves, typically a small part of the vocabulary but almost
-// all of the mass); only if a cut-off or the draw reaches past it is it
-// rebuilt over every token.
+// Steps 5-8 when there is no small top-k. Every weight gets a logarithmic bin
+// (one vectorized pass), and a histogram gives each bin's token count and mass
+// (four interleaved copies, so runs of one bin do not serialize on a single
+// counter). Cut-offs and the draw locate their bin from its prefix sums; only
+// the bins they land in are gathered, and a large one is split again into 256
+// sub-bins by the next bits of the weight, so only the sub-bin a cut or the
+// draw lands in is ever sorted. The histogram first covers only the "head"
+// (weights above 2^-kHeadOctaves, typically a small part of the vocabulary but
+// almost all of the mass); only if a cut-off or the draw reaches past it is it
+// extended over every token.
+//
+// Exactness: the weights of one bin (< 1/8 octave, so at most two binades)
+// are multiples of one power of two, and at most 2^29 of them add up exactly
+// in a double; bin and sub-bin masses are therefore independent of the order
+// of summation, and every running sum here equals the one a sequential walk
+// of the canonical order computes. The last bin (everything below 2^-63) is
+// the exception: it is never split, and walked sequentially.
 class BinnedDraw {
  public:
   BinnedDraw(std::span<const float> w, double total_mass, SamplerScratch* s)
@@ -166,6 +177,11 @@ class BinnedDraw {
  private:
   static constexpr uint32_t kHeadOctaves = 20;
   static constexpr uint32_t kHeadBins = kHeadOctaves << (23 - kBinShift);
+  static constexpr size_t kLanes = 4;  // interleaved histogram copies
+  static constexpr int kSubBits = 8;
+  static constexpr uint32_t kNumSubBins = 1u << kSubBits;
+  static constexpr uint32_t kSubStride = kNumSubBins + 1;
+  static constexpr uint32_t kSplitAbove = 48;  // smaller bins are one sub-bin
 
   // A prefix of the canonical order: every bin before `bin`, plus the first
   // `n` tokens of bin `bin` ({kNumBins, 0}: everything).
@@ -180,41 +196,47 @@ class BinnedDraw {
     const uint32_t d = (kOneBits - std::bit_cast<uint32_t>(w)) >> kBinShift;
     return d < kNumBins - 1 ? d : kNumBins - 1;
   }
+  // The sub-bin of w inside its (split) bin: the next kSubBits of the key.
+  static uint32_t SubOf(float w) {
+    return ((kOneBits - std::bit_cast<uint32_t>(w)) >> (kBinShift - kSubBits)) & (kNumSubBins - 1);
+  }
   // Bin b holds exactly the weights in (Low(b), High(b)].
   static float High(uint32_t b) { return std::bit_cast<float>(kOneBits - (b << kBinShift)); }
   static float Low(uint32_t b) { return b >= kNumBins - 1 ? 0.0f : High(b + 1); }
 
   // Extends the histogram to the bins below `limit` (from those below the
-  // previous limit, or none), updates its prefix sums, and groups the tokens
-  // by bin (a counting sort, ids ascending in each group).
+  // previous limit, or none) and updates its prefix sums.
   void Build(uint32_t limit) {
-    std::vector<double>& mass = s_->bin_mass;
-    std::vector<uint32_t>& count = s_->bin_count;
-    std::vector<TokenWeight>& tokens = s_->candidates;
+    const size_t n = w_.size();
+    std::vector<double>& lane_mass = s_->bin_mass;
+    std::vector<uint32_t>& lane_count = s_->bin_count;
     if (limit_ == 0) {
-      mass.assign(kNumBins, 0.0);
-      count.assign(kNumBins, 0);
-      tokens.clear();
+      s_->bin_index.resize(n);
+      sampler_internal::LogBinIndices(w_.data(), n, kBinShift, kNumBins - 1, s_->bin_index.data());
+      lane_mass.assign(kLanes * kNumBins, 0.0);
+      lane_count.assign(kLanes * kNumBins, 0);
+      s_->bin_slot.assign(kNumBins, -1);
+      slots_ = 0;
     }
-    // New weights: in (Low(limit - 1), Low(limit_ - 1)] (above 1: none yet).
-    const float floor = Low(limit - 1);
-    const float ceiling = limit_ == 0 ? 2.0f : Low(limit_ - 1);
+    const uint32_t lo = limit_;
+    const uint32_t span = limit - lo;  // new bins: [lo, limit)
     limit_ = limit;
     const float* w = w_.data();
-    const size_t n = w_.size();
+    const uint16_t* idx = s_->bin_index.data();
+    double* mass = lane_mass.data();
+    uint32_t* count = lane_count.data();
     auto add = [&](size_t i) {
-      const float v = w[i];
-      if (!(v > floor && v <= ceiling)) return;
-      const uint32_t b = BinOf(v);
-      mass[b] += v;
-      ++count[b];
-      tokens.push_back({v, static_cast<int32_t>(i)});
+      const uint32_t b = idx[i];
+      if (b - lo >= span) return;  // unsigned: also b < lo
+      const size_t at = b * kLanes + (i & (kLanes - 1));
+      mass[at] += w[i];
+      ++count[at];
     };
     size_t i = 0;
-    constexpr size_t kBlock = 16;
+    constexpr size_t kBlock = 32;
     for (; i + kBlock <= n; i += kBlock) {
       int any = 0;
-      for (size_t j = 0; j < kBlock; ++j) any |= (w[i + j] > floor) & (w[i + j] <= ceiling);
+      for (size_t j = 0; j < kBlock; ++j) any |= static_cast<uint32_t>(idx[i + j]) - lo < span;
       if (!any) continue;
       for (size_t j = 0; j < kBlock; ++j) add(i + j);
     }
@@ -226,15 +248,13 @@ class BinnedDraw {
     before[0] = 0.0;
     offset[0] = 0;
     for (uint32_t b = 0; b < kNumBins; ++b) {
-      before[b + 1] = before[b] + mass[b];
-      offset[b + 1] = offset[b] + count[b];
+      const double* m = mass + b * kLanes;
+      const uint32_t* c = count + b * kLanes;
+      before[b + 1] = before[b] + ((m[0] + m[1]) + (m[2] + m[3]));
+      offset[b + 1] = offset[b] + ((c[0] + c[1]) + (c[2] + c[3]));
     }
-    std::vector<TokenWeight>& bucketed = s_->bucketed;
-    bucketed.resize(tokens.size());
-    for (const TokenWeight& t : tokens) bucketed[offset[BinOf(t.weight)]++] = t;
-    for (uint32_t b = kNumBins; b > 0; --b) offset[b] = offset[b - 1];  // undo the ++
-    offset[0] = 0;
-    s_->bin_sorted.assign(kNumBins, 0);
+    // Counts below the old limit are unchanged, so gathered bins stay put.
+    s_->bucketed.resize(offset[kNumBins]);
   }
 
   // Whether `cut` reaches into bins the current histogram does not cover.
@@ -273,10 +293,7 @@ class BinnedDraw {
       const float threshold = p.min_p;
       const uint32_t b = BinOf(threshold);
       if (b < limit_ && (unknown || Cut{b, 0} < cut)) {
-        const std::span<const TokenWeight> sorted = SortedBin(b);
-        uint32_t n = 0;
-        while (n < sorted.size() && sorted[n].weight >= threshold) ++n;
-        cut = Cut{b, n};  // before any unknown cut, which lies past bin b
+        cut = Cut{b, CountAtLeast(b, threshold)};  // before any unknown cut, past bin b
         unknown = false;
       }
     }
@@ -291,7 +308,7 @@ class BinnedDraw {
     *kept_mass = mass;
     Cut drawn;
     if (Walk(cut, u * mass, /*inclusive=*/false, &drawn)) {
-      *out = SortedBin(drawn.bin)[drawn.n - 1];
+      *out = TokenAt(drawn.bin, drawn.n - 1);
       return true;
     }
     if (partial && Beyond(cut)) return false;
@@ -301,49 +318,158 @@ class BinnedDraw {
 
   uint32_t BinSize(uint32_t b) const { return s_->count_before[b + 1] - s_->count_before[b]; }
 
-  // The tokens of bin b in canonical order (sorted on first use).
-  std::span<const TokenWeight> SortedBin(uint32_t b) {
-    TokenWeight* first = s_->bucketed.data() + s_->count_before[b];
-    TokenWeight* last = s_->bucketed.data() + s_->count_before[b + 1];
-    if (!s_->bin_sorted[b]) {
+  // The gathered, sub-binned bin b (gathered on first use): its tokens in
+  // s_->bucketed from count_before[b], grouped by sub-bin (ids ascending in
+  // each group until that group is sorted), with prefix counts and masses per
+  // sub-bin. REQUIRES: b < limit_.
+  struct Gathered {
+    TokenWeight* tokens;
+    uint32_t* count_before;  // [subs + 1]
+    double* mass_before;     // [subs + 1]
+    uint8_t* sorted;         // [subs]
+    uint32_t subs;           // 1 (not split) or kNumSubBins
+  };
+  Gathered Gather(uint32_t b) {
+    int16_t& slot = s_->bin_slot[b];
+    const bool fresh = slot < 0;
+    if (fresh) {
+      slot = static_cast<int16_t>(slots_++);
+      const size_t need = static_cast<size_t>(slots_) * kSubStride;
+      if (s_->sub_count_before.size() < need) {
+        s_->sub_count_before.resize(need);
+        s_->sub_mass_before.resize(need);
+        s_->sub_sorted.resize(need);
+      }
+    }
+    const size_t base = static_cast<size_t>(slot) * kSubStride;
+    const uint32_t size = BinSize(b);
+    Gathered g{s_->bucketed.data() + s_->count_before[b], s_->sub_count_before.data() + base,
+               s_->sub_mass_before.data() + base, s_->sub_sorted.data() + base,
+               size > kSplitAbove && b < kNumBins - 1 ? kNumSubBins : 1};
+    if (fresh) Fill(b, size, g);
+    return g;
+  }
+
+  // Collects bin b's tokens (ids ascending) and groups them by sub-bin.
+  void Fill(uint32_t b, uint32_t size, const Gathered& g) {
+    std::vector<int32_t>& ids = s_->bin_ids;
+    ids.resize(w_.size());
+    const size_t hits = sampler_internal::IndicesEqual(s_->bin_index.data(), w_.size(),
+                                                       static_cast<uint16_t>(b), ids.data());
+    std::vector<TokenWeight>& found = s_->candidates;
+    found.resize(hits);
+    for (size_t i = 0; i < hits; ++i) found[i] = TokenWeight{w_[ids[i]], ids[i]};
+    // found.size() == size: the histogram counted exactly these tokens.
+    std::fill(g.count_before, g.count_before + g.subs + 1, 0u);
+    std::fill(g.mass_before, g.mass_before + g.subs + 1, 0.0);
+    std::fill(g.sorted, g.sorted + g.subs, uint8_t{0});
+    if (g.subs == 1) {
+      std::copy(found.begin(), found.end(), g.tokens);
+      g.count_before[1] = size;
+      for (const TokenWeight& t : found) g.mass_before[1] += t.weight;
+      return;
+    }
+    for (const TokenWeight& t : found) {
+      const uint32_t s = SubOf(t.weight);
+      ++g.count_before[s + 1];
+      g.mass_before[s + 1] += t.weight;
+    }
+    for (uint32_t s = 0; s < g.subs; ++s) {
+      g.count_before[s + 1] += g.count_before[s];
+      g.mass_before[s + 1] += g.mass_before[s];
+    }
+    s_->sub_cursor.resize(kNumSubBins);
+    uint32_t* next = s_->sub_cursor.data();
+    std::copy(g.count_before, g.count_before + g.subs, next);
+    for (const TokenWeight& t : found) g.tokens[next[SubOf(t.weight)]++] = t;
+  }
+
+  // Sub-bin s of a gathered bin, in canonical order (sorted on first use).
+  static std::span<const TokenWeight> SortedSub(const Gathered& g, uint32_t s) {
+    TokenWeight* first = g.tokens + g.count_before[s];
+    TokenWeight* last = g.tokens + g.count_before[s + 1];
+    if (!g.sorted[s]) {
       std::sort(first, last, Before);
-      s_->bin_sorted[b] = 1;
+      g.sorted[s] = 1;
     }
     return {first, last};
+  }
+
+  // The sub-bin holding position n (< the bin's size) of a gathered bin.
+  static uint32_t SubAt(const Gathered& g, uint32_t n) {
+    return static_cast<uint32_t>(
+        std::upper_bound(g.count_before + 1, g.count_before + g.subs + 1, n) - (g.count_before + 1));
+  }
+
+  // Token n (0-based, canonical order) of bin b.
+  TokenWeight TokenAt(uint32_t b, uint32_t n) {
+    const Gathered g = Gather(b);
+    const uint32_t s = SubAt(g, n);
+    return SortedSub(g, s)[n - g.count_before[s]];
+  }
+
+  // Mass of the first n tokens of bin b (n <= its size).
+  double BinPrefixMass(uint32_t b, uint32_t n) {
+    if (n == 0) return 0.0;
+    const Gathered g = Gather(b);
+    const uint32_t s = SubAt(g, n - 1);
+    double mass = g.mass_before[s];
+    const std::span<const TokenWeight> sorted = SortedSub(g, s);
+    for (uint32_t i = 0; i < n - g.count_before[s]; ++i) mass += sorted[i].weight;
+    return mass;
+  }
+
+  // How many tokens of bin b have weight >= threshold, which lies in bin b.
+  uint32_t CountAtLeast(uint32_t b, float threshold) {
+    const Gathered g = Gather(b);
+    const uint32_t s = g.subs == 1 ? 0 : SubOf(threshold);
+    const std::span<const TokenWeight> sorted = SortedSub(g, s);
+    uint32_t n = 0;
+    while (n < sorted.size() && sorted[n].weight >= threshold) ++n;
+    return g.count_before[s] + n;
   }
 
   // Mass of the prefix `cut` (kAll: the exact total from the exp pass).
   // REQUIRES: !Beyond(cut) unless cut is kAll.
   double PrefixMass(const Cut& cut) {
     if (cut.bin >= kNumBins) return total_mass_;
-    double mass = s_->mass_before[cut.bin];
-    if (cut.n > 0) {
-      const std::span<const TokenWeight> sorted = SortedBin(cut.bin);
-      for (uint32_t i = 0; i < cut.n; ++i) mass += sorted[i].weight;
-    }
-    return mass;
+    return s_->mass_before[cut.bin] + BinPrefixMass(cut.bin, cut.n);
   }
 
-  // Walks the canonical order inside `limit` and the histogram from the first
-  // bin whose end mass passes `target`, accumulating weights, to the first
-  // token where the running mass is >= target (inclusive) or > target. On
-  // success sets *at to the prefix ending with that token and returns true.
+  static bool Reaches(double cum, double target, bool inclusive) {
+    return inclusive ? cum >= target : cum > target;
+  }
+
+  // Walks the canonical order inside `limit` and the histogram, from the first
+  // bin whose end mass passes `target`, to the first token where the running
+  // mass is >= target (inclusive) or > target. On success sets *at to the
+  // prefix ending with that token and returns true.
   bool Walk(const Cut& limit, double target, bool inclusive, Cut* at) {
     const std::vector<double>& before = s_->mass_before;
     const uint32_t end_bin = std::min(limit.bin, limit_ - 1);
     uint32_t b = 0;
-    while (b < end_bin && (inclusive ? before[b + 1] < target : before[b + 1] <= target)) ++b;
-    double cum = before[b];
+    while (b < end_bin && !Reaches(before[b + 1], target, inclusive)) ++b;
     for (; b <= end_bin; ++b) {
       const uint32_t size = BinSize(b);
       const uint32_t take = b == limit.bin ? std::min(limit.n, size) : size;
       if (take == 0) continue;
-      const std::span<const TokenWeight> sorted = SortedBin(b);
-      for (uint32_t i = 0; i < take; ++i) {
-        cum += sorted[i].weight;
-        if (inclusive ? cum >= target : cum > target) {
-          *at = Cut{b, i + 1};
-          return true;
+      const Gathered g = Gather(b);
+      for (uint32_t s = 0; s < g.subs && g.count_before[s] < take; ++s) {
+        const uint32_t end = std::min(g.count_before[s + 1], take);
+        if (end == g.count_before[s]) continue;  // empty sub-bin
+        // A whole sub-bin the target lies beyond (exact sums: see above).
+        if (end == g.count_before[s + 1] && s + 1 < g.subs &&
+            !Reaches(before[b] + g.mass_before[s + 1], target, inclusive)) {
+          continue;
+        }
+        double cum = before[b] + g.mass_before[s];
+        const std::span<const TokenWeight> sorted = SortedSub(g, s);
+        for (uint32_t i = 0; i < end - g.count_before[s]; ++i) {
+          cum += sorted[i].weight;
+          if (Reaches(cum, target, inclusive)) {
+            *at = Cut{b, g.count_before[s] + i + 1};
+            return true;
+          }
         }
       }
     }
@@ -352,17 +478,18 @@ class BinnedDraw {
 
   // The last token inside `cut` (which is non-empty and not Beyond).
   TokenWeight LastOf(const Cut& cut) {
-    if (cut.bin < kNumBins && cut.n > 0) return SortedBin(cut.bin)[cut.n - 1];
+    if (cut.bin < kNumBins && cut.n > 0) return TokenAt(cut.bin, cut.n - 1);
     uint32_t b = std::min(cut.bin, limit_);
     while (b > 0 && BinSize(b - 1) == 0) --b;
     if (b == 0) return TokenWeight{0.0f, -1};
-    return SortedBin(b - 1).back();
+    return TokenAt(b - 1, BinSize(b - 1) - 1);
   }
 
   std::span<const float> w_;
   double total_mass_;
   SamplerScratch* s_;
   uint32_t limit_ = 0;  // bins below it are histogrammed
+  uint32_t slots_ = 0;  // bins gathered so far
 };
 
 }  // namespace

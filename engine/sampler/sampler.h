@@ -25,9 +25,9 @@
 //
 // Cost for a vocabulary V: a few vectorized O(V) passes (copy, max, exp) plus
 // either top-k by a bounded heap (0 < k <= 1024), or a histogram of the
-// weights in logarithmic bins (8 per octave) that lets top-p, min-p, a large
-// top-k and the draw sort only the bins they land in, never the whole
-// vocabulary. The histogram first covers only weights above 2^-20 of the top
+// weights in logarithmic bins (8 per octave, large ones split again 256 ways)
+// that lets top-p, min-p, a large top-k and the draw sort only the (sub-)bins
+// they land in, never the whole vocabulary. The histogram first covers only weights above 2^-20 of the top
 // token's (or above min_p), and is extended to the rest only when a cut-off or
 // the draw reaches past them.
 // benchmarks/sampler/sampler_bench.cc measures it.
@@ -71,13 +71,19 @@ struct TokenWeight {
 // sampler's working storage: callers never read or write them.
 struct SamplerScratch {
   std::vector<float> values;            // V processed logits, then weights
-  std::vector<TokenWeight> candidates;  // top-k heap, or the histogrammed tokens
-  std::vector<TokenWeight> bucketed;    // the same, grouped by bin
-  std::vector<double> bin_mass;         // histogram: mass per bin
-  std::vector<uint32_t> bin_count;      // histogram: tokens per bin
+  std::vector<TokenWeight> candidates;  // top-k heap, or one bin's tokens
+  std::vector<uint16_t> bin_index;      // V: each weight's probability bin
+  std::vector<TokenWeight> bucketed;    // the gathered bins' tokens
+  std::vector<double> bin_mass;         // histogram: mass per bin (x4 lanes)
+  std::vector<uint32_t> bin_count;      // histogram: tokens per bin (x4 lanes)
   std::vector<double> mass_before;      // its prefix sums
   std::vector<uint32_t> count_before;   // its prefix counts
-  std::vector<uint8_t> bin_sorted;      // whether a bin's group is sorted yet
+  std::vector<int16_t> bin_slot;        // gathered bin -> its sub-bin slot
+  std::vector<uint32_t> sub_count_before;  // per slot: sub-bin prefix counts
+  std::vector<double> sub_mass_before;     // per slot: sub-bin prefix masses
+  std::vector<uint8_t> sub_sorted;         // per slot: whether a sub-bin is sorted
+  std::vector<uint32_t> sub_cursor;        // scatter positions while gathering
+  std::vector<int32_t> bin_ids;            // the ids of the bin being gathered
 };
 
 class Sampler {

@@ -3,6 +3,11 @@
 #include <cstring>
 #include <limits>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define RS_SAMPLER_HAVE_AVX512_PATH 1
+#endif
+
 // Multi-versioning: the loops below are compiled for AVX-512, AVX2 and the
 // baseline ISA, chosen at load time (GCC/Clang ifunc on x86-64 ELF). Results
 // are identical across versions (see vector_ops.h).
@@ -121,6 +126,67 @@ double SumExpShifted(const float* x, size_t n, float shift) {
     for (; i < len; ++i) tail += static_cast<double>(buf[i]);
   }
   return (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))) + tail;
+}
+
+RS_SAMPLER_MULTIVERSION
+void LogBinIndices(const float* w, size_t n, int shift, uint16_t max_bin, uint16_t* out) {
+  constexpr uint32_t kOneBits = 0x3F800000u;
+  const uint32_t max = max_bin;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, w + i, sizeof(bits));
+    const uint32_t d = (kOneBits - bits) >> shift;
+    out[i] = static_cast<uint16_t>(d < max ? d : max);
+  }
+}
+
+namespace {
+
+size_t IndicesEqualScalar(const uint16_t* bin, size_t n, uint16_t want, int32_t* out) {
+  size_t k = 0;
+  for (size_t i = 0; i < n; ++i) {
+    out[k] = static_cast<int32_t>(i);
+    k += bin[i] == want ? 1 : 0;
+  }
+  return k;
+}
+
+#ifdef RS_SAMPLER_HAVE_AVX512_PATH
+// Whole blocks of 16 only: n is a multiple of 16.
+__attribute__((target("avx512f"))) size_t IndicesEqualAvx512(const uint16_t* bin, size_t n,
+                                                              uint16_t want, int32_t* out) {
+  const __m512i target = _mm512_set1_epi32(want);
+  const __m512i step = _mm512_set1_epi32(16);
+  __m512i ids = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  size_t k = 0;
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256i b16 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bin + i));
+    const __mmask16 hit = _mm512_cmpeq_epi32_mask(_mm512_maskz_cvtepu16_epi32(0xFFFF, b16), target);
+    if (hit != 0) {
+      _mm512_mask_compressstoreu_epi32(out + k, hit, ids);
+      k += static_cast<size_t>(__builtin_popcount(hit));
+    }
+    ids = _mm512_add_epi32(ids, step);
+  }
+  return k;
+}
+#endif
+
+}  // namespace
+
+size_t IndicesEqual(const uint16_t* bin, size_t n, uint16_t want, int32_t* out) {
+#ifdef RS_SAMPLER_HAVE_AVX512_PATH
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (avx512) {
+    const size_t body = n - n % 16;
+    const size_t k = IndicesEqualAvx512(bin, body, want, out);
+    const size_t t = IndicesEqualScalar(bin + body, n - body, want, out + k);
+    for (size_t j = k; j < k + t; ++j) out[j] += static_cast<int32_t>(body);
+    return k + t;
+  }
+#endif
+  return IndicesEqualScalar(bin, n, want, out);
 }
 
 }  // namespace rs::engine::sampler_internal

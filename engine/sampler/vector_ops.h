@@ -56,4 +56,15 @@ double ExpShifted(const float* x, float* w, size_t n, float shift, float inv_tem
 // shift finite and >= every non-NaN x[i].
 double SumExpShifted(const float* x, size_t n, float shift);
 
+// Logarithmic bin of each weight: out[i] = min((bits(1.0f) - bits(w[i])) >>
+// shift, max_bin), so larger weights get smaller bins and each bin spans a
+// 2^-(23 - shift) fraction of an octave. REQUIRES: every w[i] in [0, 1],
+// 0 <= shift < 32.
+void LogBinIndices(const float* w, size_t n, int shift, uint16_t max_bin, uint16_t* out);
+
+// Writes the indices i with bin[i] == want, ascending, to out; returns how
+// many. REQUIRES: out has room for n entries, n < 2^31. (AVX-512: 16 entries
+// per compress-store; elsewhere a branch-free scalar loop.)
+size_t IndicesEqual(const uint16_t* bin, size_t n, uint16_t want, int32_t* out);
+
 }  // namespace rs::engine::sampler_internal

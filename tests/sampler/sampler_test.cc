@@ -313,7 +313,7 @@ TEST(SamplerTest, LogprobIsUnderTheFinalDistribution) {
   EXPECT_TRUE(std::isnan(r.raw_logprob));
 }
 
-// The fast paths (heap, binned head, binned with a tail rebuild) pick exactly
+// The fast paths (heap, binned head, split bins, binned with a tail rebuild) pick exactly
 // the token the full-sort reference picks.
 TEST(SamplerTest, MatchesTheFullSortReference) {
   struct Case {
@@ -324,6 +324,8 @@ TEST(SamplerTest, MatchesTheFullSortReference) {
   std::vector<Case> cases;
   cases.push_back({"gaussian sigma 3", GaussianLogits(50280, 3.0f, 10), 100});
   cases.push_back({"gaussian sigma 1", GaussianLogits(5000, 1.0f, 11)});
+  // Flat (random weights): bins of thousands of tokens, split into sub-bins.
+  cases.push_back({"gaussian sigma 0.5", GaussianLogits(50280, 0.5f, 13), 150});
   {
     // One dominant token and a long tail far below it: weights of the tail lie
     // below the head threshold (2^-20) but carry ~5% of the mass.

@@ -82,5 +82,32 @@ TEST(VectorOpsTest, ExpShiftedAndSumAgree) {
   EXPECT_NEAR(s1, want1, want1 * 1e-6);
 }
 
+TEST(VectorOpsTest, LogBinIndices) {
+  // 8 bins per octave at shift 20: 1 -> 0, just below 1 -> 0, 0.5 -> 8,
+  // 2^-1/8 -> 1, 0 and tiny weights -> the last bin.
+  const std::vector<float> w = {1.0f, std::nextafter(1.0f, 0.0f), 0.5f, std::exp2(-0.125f),
+                                0.0f, 1e-30f, std::exp2(-2.0f) * 1.0001f};
+  std::vector<uint16_t> bin(w.size());
+  LogBinIndices(w.data(), w.size(), 20, 511, bin.data());
+  EXPECT_EQ(bin, (std::vector<uint16_t>{0, 0, 8, 1, 511, 511, 15}));
+}
+
+TEST(VectorOpsTest, IndicesEqualMatchesALoop) {
+  // Lengths around the 16-wide blocks, hits in blocks and in the tail.
+  for (size_t n : {0u, 1u, 15u, 16u, 17u, 31u, 32u, 33u, 1000u, 1007u}) {
+    std::vector<uint16_t> bin(n);
+    for (size_t i = 0; i < n; ++i) bin[i] = static_cast<uint16_t>((i * 7919u) % 13u);
+    for (uint16_t want : {uint16_t{0}, uint16_t{5}, uint16_t{12}, uint16_t{99}}) {
+      std::vector<int32_t> expected;
+      for (size_t i = 0; i < n; ++i) {
+        if (bin[i] == want) expected.push_back(static_cast<int32_t>(i));
+      }
+      std::vector<int32_t> got(n);
+      got.resize(IndicesEqual(bin.data(), n, want, got.data()));
+      EXPECT_EQ(got, expected) << "n=" << n << " want=" << want;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace rs::engine::sampler_internal
