@@ -64,19 +64,37 @@ struct SeqChunk {
   int slot = -1;                       // state slot in the pool
   std::span<const int32_t> tokens;     // 1..T new tokens, each < vocab_size
   bool all_logits = false;             // logits for every position, not only the last
+  // Embedding instead of logits: the sequence gets the SUM over this chunk's
+  // positions of its final hidden states (after the final norm: Mamba's
+  // norm_f, RWKV's ln_out; exactly what lm_head multiplies), d_model floats
+  // in Logits::embed_sums, summed in position order in fp32, and no logits
+  // row (lm_head is not run for its positions). Its state advances as for a
+  // logits chunk. REQUIRES: !all_logits (INVALID_ARGUMENT otherwise) and
+  // Model::SupportsEmbed() (UNIMPLEMENTED otherwise: the CUDA models).
+  bool embed = false;
 };
 
 struct Batch {
   std::vector<SeqChunk> seqs;
 };
 
-// Logits of a step: rows of vocab_size floats. For each sequence in batch
-// order: T rows if all_logits, else 1 row (its last position).
+// The output of a step. Logits: rows of vocab_size floats; for each sequence
+// in batch order: T rows if all_logits, none if embed, else 1 row (its last
+// position). Embeddings: for each embed sequence in batch order, d_model
+// floats (the sum of its chunk's final normed hidden states, see
+// SeqChunk::embed). Every field is overwritten by each Forward().
 struct Logits {
   int64_t vocab_size = 0;
   std::vector<float> data;
-  std::vector<int64_t> row_offset;  // first row of each sequence
+  std::vector<int64_t> row_offset;  // per sequence: its first row; -1 for an embed sequence
+  int64_t d_model = 0;
+  std::vector<float> embed_sums;      // d_model floats per embed sequence
+  std::vector<int64_t> embed_offset;  // per sequence: its index in embed_sums (vectors), else -1
   const float* Row(int64_t row) const { return data.data() + row * vocab_size; }
+  // The embedding sum of batch sequence `seq`. REQUIRES: that sequence was embed.
+  const float* EmbedSum(size_t seq) const {
+    return embed_sums.data() + embed_offset[seq] * d_model;
+  }
 };
 
 class Model {
@@ -85,8 +103,17 @@ class Model {
   virtual const ModelSpec& spec() const = 0;
 
   // Runs one step. Errors: INVALID_ARGUMENT for an empty chunk, a token out
-  // of range, a bad or duplicated slot, or a pool of another model.
+  // of range, a bad or duplicated slot, a chunk both embed and all_logits,
+  // or a pool of another model; UNIMPLEMENTED for embed chunks on a model
+  // without them (!SupportsEmbed(): the CUDA models).
   virtual Status Forward(const Batch& batch, StatePool& pool, Logits* logits) = 0;
+
+  // Whether Forward() computes SeqChunk::embed chunks. False by default, so
+  // an architecture opts in once its final stage does (the CPU models share
+  // FinalNormAndHead in engine/models/common.h); a model without it answers
+  // UNIMPLEMENTED for embed chunks and callers (the scheduler) reject
+  // embedding requests up front.
+  virtual bool SupportsEmbed() const { return false; }
 
   // A pool of n_slots states of this model, in the memory its backend
   // computes on (host memory for the CPU models).

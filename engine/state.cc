@@ -90,7 +90,7 @@ StatusOr<HostState> HostState::Parse(std::string_view bytes) {
                                    std::to_string(kStateLayoutVersion) + ")");
   }
   st.data.resize(n_bytes / sizeof(float));
-  std::memcpy(st.data.data(), bytes.data() + 20 + fp_len, n_bytes);
+  if (n_bytes > 0) std::memcpy(st.data.data(), bytes.data() + 20 + fp_len, n_bytes);  // data() may be null
   return st;
 }
 

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "engine/sampler/sampling_params.h"
 #include "engine/sampler/stop.h"
 #include "engine/util/status.h"
+#include "scheduler/session_state.h"
 
 namespace rs::scheduler {
 
@@ -51,9 +53,46 @@ struct Request {
   // the session over (its result replaces the kept one).
   enum class SessionMode { kContinueOrStart, kContinue, kStart };
   SessionMode session_mode = SessionMode::kContinueOrStart;
+  // With a session_id: the id the final state is kept under (replacing what
+  // is kept there) instead of session_id; empty: session_id. The entry under
+  // session_id is then left as it was, so per-turn keys ("s@3" continues and
+  // keeps "s@4") let a retried or rolled-back turn continue from the earlier
+  // state. INVALID_ARGUMENT without a session_id.
+  std::string keep_session_as;
+  // With a session_id: on success (FinishReason kStop or kLength), return a
+  // copy of the session state this request leaves behind in
+  // Result::session_state (also when the state cache does not keep it, e.g.
+  // session_cache_bytes == 0). INVALID_ARGUMENT without a session_id.
+  bool return_session_state = false;
+  // With a session_id: the state to continue from when the session is NOT in
+  // the state cache (never kept here, evicted, or a restarted server): it is
+  // restored into the slot, its pending token is fed first and then the
+  // prompt, exactly as for a kept session (kContinue then does not fail
+  // NOT_FOUND). When the session IS in the cache, the cached state wins and
+  // this is ignored, not even checked (the cache holds what this server ran
+  // last under that id; a caller that rolls back uses per-turn ids, see
+  // keep_session_as). A state of another model (fingerprint) or state layout
+  // finishes the request with a FAILED_PRECONDITION error (the caller then
+  // rebuilds the conversation from its text). INVALID_ARGUMENT at Submit:
+  // without a session_id, with kStart, or with tokens / a pending token
+  // outside the vocabulary.
+  std::shared_ptr<const SessionState> restore_session;
   // Whether the prompt may start from a cached state, and whether this
   // request's final state is offered to the prefix cache.
   bool use_prefix_cache = true;
+  // An embedding instead of a generation: the prompt (non-empty) is read
+  // from a fresh zero state, in prefill chunks within the step token budget,
+  // and Result::embedding gets the mean over its positions of the model's
+  // final normed hidden states (engine SeqChunk::embed), L2-normalized.
+  // Nothing is sampled or streamed (no OnChunk), and neither the session
+  // nor the prefix cache is read or written. `params`, `stop` and
+  // use_prefix_cache are ignored (not validated); session_id,
+  // keep_session_as, return_session_state and restore_session must be unset
+  // (INVALID_ARGUMENT). Finishes with FinishReason::kStop (it completed: the
+  // whole input was read), generated_tokens 0, ttft_seconds 0. Submit
+  // answers UNIMPLEMENTED on a model without embeddings (the CUDA models,
+  // Model::SupportsEmbed).
+  bool embed = false;
   // Expiry: queued past it => finish kDeadline without running; running past
   // it => finish kDeadline at the next step.
   Clock::time_point deadline = Clock::time_point::max();
@@ -90,6 +129,12 @@ struct Result {
   double total_seconds = 0;
   // How often the request was swapped out to host memory and back.
   int swaps = 0;
+  // Request::embed: d_model floats, L2-normalized (all zero in the
+  // degenerate case of a zero mean). Empty otherwise.
+  std::vector<float> embedding;
+  // Request::return_session_state, on success: the session state after this
+  // request (its next turn continues from it). Null otherwise.
+  std::shared_ptr<const SessionState> session_state;
 };
 
 // Receives one request's output. OnChunk is called zero or more times, then

@@ -1,6 +1,7 @@
 #include "scheduler/scheduler.h"
 
 #include <algorithm>
+#include <cmath>
 #include <optional>
 #include <utility>
 
@@ -41,6 +42,7 @@ struct Scheduler::Seq {
   std::optional<engine::StreamDecoder> decoder;
   std::optional<engine::StopMatcher> matcher;
   std::optional<engine::HostState> swapped;  // state while swapped out
+  std::vector<double> embed_sum;  // Request::embed: Σ of the normed hidden states so far
   Clock::time_point last_token;
   Result result;
 
@@ -76,7 +78,8 @@ size_t Scheduler::pool_bytes() const { return pool_->total_bytes(); }
 
 Status Scheduler::Validate(Request& r) const {
   const int64_t V = model_->spec().vocab_size;
-  if (r.prompt.empty() && r.session_id.empty()) return InvalidArgumentError("empty prompt");
+  if (r.prompt.empty() && (r.session_id.empty() || r.embed))
+    return InvalidArgumentError("empty prompt");
   if (static_cast<int64_t>(r.prompt.size()) > options_.max_prompt_tokens) {
     return InvalidArgumentError("prompt of " + std::to_string(r.prompt.size()) + " tokens exceeds the limit of " +
                                 std::to_string(options_.max_prompt_tokens));
@@ -85,6 +88,39 @@ Status Scheduler::Validate(Request& r) const {
     if (r.prompt[i] < 0 || r.prompt[i] >= V) {
       return InvalidArgumentError("prompt token " + std::to_string(i) + " = " + std::to_string(r.prompt[i]) +
                                   " is outside the vocabulary [0, " + std::to_string(V) + ")");
+    }
+  }
+  if (r.embed) {
+    if (!r.session_id.empty() || !r.keep_session_as.empty() || r.return_session_state ||
+        r.restore_session) {
+      return InvalidArgumentError("an embedding request cannot use a session");
+    }
+    if (!model_->SupportsEmbed()) {
+      return UnimplementedError("this model (" + model_->spec().device +
+                                " backend) does not compute embeddings");
+    }
+    return OkStatus();  // nothing is sampled: params and stop are not used
+  }
+  if (r.session_id.empty() &&
+      (r.return_session_state || r.restore_session || !r.keep_session_as.empty())) {
+    return InvalidArgumentError(
+        "keep_session_as, return_session_state and restore_session need a session_id");
+  }
+  if (r.restore_session) {
+    if (r.session_mode == Request::SessionMode::kStart) {
+      return InvalidArgumentError("restore_session contradicts session mode kStart (start over)");
+    }
+    const SessionState& st = *r.restore_session;
+    if (st.pending_token < -1 || st.pending_token >= V) {
+      return InvalidArgumentError("restore_session: pending token " +
+                                  std::to_string(st.pending_token) +
+                                  " is outside the vocabulary [0, " + std::to_string(V) + ")");
+    }
+    for (int32_t t : st.tokens) {
+      if (t < 0 || t >= V) {
+        return InvalidArgumentError("restore_session: history token " + std::to_string(t) +
+                                    " is outside the vocabulary [0, " + std::to_string(V) + ")");
+      }
     }
   }
   RS_RETURN_IF_ERROR(r.params.Validate(V));
@@ -305,15 +341,45 @@ void Scheduler::Admit(Clock::time_point now) {
 Status Scheduler::Start(Seq& s) {
   s.started = true;
   Request& r = s.req;
+  if (r.embed) {
+    // A fresh zero state (Acquire zeroed the slot), no cache, no sampling.
+    s.input = r.prompt;
+    s.embed_sum.assign(static_cast<size_t>(model_->spec().d_model), 0.0);
+    s.result.prompt_tokens = static_cast<int64_t>(s.input.size());
+    return OkStatus();
+  }
   const bool prefix_cache = r.use_prefix_cache && options_.prefix_cache_bytes > 0;
   const StateCache::Entry* hit = nullptr;
+  // The state the session continues from: a kept one (hit) or, when the cache
+  // has none, the one the request brought (restore_session).
+  const engine::HostState* session_state = nullptr;
   bool session_hit = false;
   if (!r.session_id.empty() && r.session_mode != Request::SessionMode::kStart) {
     hit = cache_.GetSession(r.session_id);
-    if (hit != nullptr) {
+    const SessionState* restored = hit == nullptr ? r.restore_session.get() : nullptr;
+    if (restored != nullptr) {
+      const engine::ModelSpec& spec = model_->spec();
+      if (restored->state.model_fingerprint != spec.fingerprint) {
+        return FailedPreconditionError(
+            "session '" + r.session_id + "': the state to restore belongs to another model (" +
+            restored->state.model_fingerprint + ", this model is " + spec.fingerprint +
+            "); rebuild the conversation from its text");
+      }
+      if (restored->state.layout_version != engine::kStateLayoutVersion ||
+          restored->state.data.size() != spec.state.floats_per_sequence) {
+        return FailedPreconditionError(
+            "session '" + r.session_id +
+            "': the state to restore has another state layout; rebuild the "
+            "conversation from its text");
+      }
+    }
+    if (hit != nullptr || restored != nullptr) {
       session_hit = true;
-      s.consumed = hit->tokens;  // the conversation so far; the state covers it
-      if (hit->pending_token >= 0) s.input.push_back(hit->pending_token);
+      session_state = hit != nullptr ? &hit->state : &restored->state;
+      // The conversation so far; the state covers it.
+      s.consumed = hit != nullptr ? hit->tokens : restored->tokens;
+      const int32_t pending = hit != nullptr ? hit->pending_token : restored->pending_token;
+      if (pending >= 0) s.input.push_back(pending);
     } else if (r.session_mode == Request::SessionMode::kContinue) {
       return NotFoundError("unknown session '" + r.session_id +
                            "': never started on this server, or its kept state was evicted (start it over "
@@ -324,16 +390,19 @@ Status Scheduler::Start(Seq& s) {
   if (s.input.empty()) {
     return InvalidArgumentError("empty prompt, and session '" + r.session_id + "' has no pending token");
   }
-  if (hit == nullptr && prefix_cache) {
+  if (!session_hit && prefix_cache) {
     // At least one token is left to feed: its logits give the first sample.
     hit = cache_.LookupPrefix(s.input, s.input.size() - 1);
     if (hit != nullptr) {
+      session_state = &hit->state;
       s.cursor = hit->tokens.size();
       s.consumed.assign(s.input.begin(), s.input.begin() + static_cast<ptrdiff_t>(s.cursor));
     }
   }
+  // A restored (imported) session counts as a cache miss.
   if (!r.session_id.empty() || prefix_cache) metrics_->CountCacheQuery(hit != nullptr);
-  if (hit != nullptr) RS_RETURN_IF_ERROR(pool_->Restore(s.slot, hit->state));
+  if (session_state != nullptr) RS_RETURN_IF_ERROR(pool_->Restore(s.slot, *session_state));
+  r.restore_session.reset();  // copied into the slot (or unused): the caller's copy may be the last
   // Usage and penalties count the whole history, as a cold run over it would.
   if (session_hit) s.history.AddPrompt(s.consumed);
   s.history.AddPrompt(s.input);
@@ -376,7 +445,11 @@ void Scheduler::Step() {
       break;
     }
     any_prefill = true;
-    batch.seqs.push_back({s.slot, std::span<const int32_t>(s.input.data() + s.cursor, static_cast<size_t>(n)), false});
+    engine::SeqChunk chunk;
+    chunk.slot = s.slot;
+    chunk.tokens = std::span<const int32_t>(s.input.data() + s.cursor, static_cast<size_t>(n));
+    chunk.embed = s.req.embed;
+    batch.seqs.push_back(chunk);
     in_batch.push_back(&s);
     fed.push_back(static_cast<size_t>(n));
     n_tokens += n;
@@ -397,8 +470,17 @@ void Scheduler::Step() {
   // Sequences to sample from (every decode, and prompts that just ended) and
   // their logits rows.
   std::vector<std::pair<Seq*, std::span<const float>>> to_sample;
+  std::vector<Seq*> embedded;  // embedding requests whose whole input was read
   for (size_t i = 0; i < in_batch.size(); ++i) {
     Seq& s = *in_batch[i];
+    if (s.req.embed) {
+      const float* sum = logits_.EmbedSum(i);
+      for (size_t d = 0; d < s.embed_sum.size(); ++d) s.embed_sum[d] += sum[d];
+      s.cursor += fed[i];
+      metrics_->AddPromptTokens(static_cast<int64_t>(fed[i]));
+      if (s.cursor == s.input.size()) embedded.push_back(&s);
+      continue;
+    }
     if (s.decoding) {
       s.consumed.push_back(s.next_token);
     } else {
@@ -437,6 +519,21 @@ void Scheduler::Step() {
     if (ApplySample(s, samples_[j], std::move(tops_[j]), t1)) done.push_back(&s);
   }
   for (Seq* s : done) Finish(*s, s->result.finish_reason, s->result.error);
+  for (Seq* s : embedded) {
+    // mean = Σ / T, then L2-normalized (the 1/T cancels; kept for clarity).
+    const double inv_t = 1.0 / static_cast<double>(s->input.size());
+    double norm2 = 0;
+    for (double& x : s->embed_sum) {
+      x *= inv_t;
+      norm2 += x * x;
+    }
+    const double inv_norm = norm2 > 0 ? 1.0 / std::sqrt(norm2) : 0.0;
+    s->result.embedding.resize(s->embed_sum.size());
+    for (size_t d = 0; d < s->embed_sum.size(); ++d) {
+      s->result.embedding[d] = static_cast<float>(s->embed_sum[d] * inv_norm);
+    }
+    Finish(*s, FinishReason::kStop);
+  }
 }
 
 bool Scheduler::ApplySample(Seq& s, const engine::SampleResult& r, std::vector<std::pair<int32_t, float>> top,
@@ -504,10 +601,19 @@ void Scheduler::Finish(Seq& s, FinishReason reason, Status error) {
     if (completed && s.decoding) {
       const bool keep_session = !s.req.session_id.empty() && options_.session_cache_bytes > 0;
       const bool keep_prefix = s.req.use_prefix_cache && options_.prefix_cache_bytes > 0;
-      if (keep_session || keep_prefix) {
+      const bool export_session = !s.req.session_id.empty() && s.req.return_session_state;
+      if (keep_session || keep_prefix || export_session) {
         StateCache::Entry e;
         e.tokens = s.consumed;
         e.state = pool_->Snapshot(s.slot);
+        if (export_session) {
+          // What the session entry below holds (kept or not).
+          auto out = std::make_shared<SessionState>();
+          out->state = e.state;
+          out->tokens = e.tokens;
+          out->pending_token = s.next_token;
+          s.result.session_state = std::move(out);
+        }
         if (keep_prefix && keep_session) {
           StateCache::Entry copy = e;
           cache_.PutPrefix(std::move(copy));
@@ -516,7 +622,9 @@ void Scheduler::Finish(Seq& s, FinishReason reason, Status error) {
         }
         if (keep_session) {
           e.pending_token = s.next_token;
-          cache_.PutSession(s.req.session_id, std::move(e));
+          cache_.PutSession(
+              s.req.keep_session_as.empty() ? s.req.session_id : s.req.keep_session_as,
+              std::move(e));
         }
       }
     }

@@ -19,6 +19,17 @@
 //      frees the slots of finished requests (their final states go to the
 //      state cache when asked to).
 //
+// Embedding requests (Request::embed) take a slot and prefill chunks like any
+// prompt, but their chunks ask the model for the sum of the final normed
+// hidden states instead of logits; when the whole prompt is read the request
+// finishes with the mean, L2-normalized, in Result::embedding.
+//
+// Sessions can leave and re-enter the scheduler: Request::return_session_state
+// exports what the session cache keeps after a turn (Result::session_state),
+// and Request::restore_session imports it into a scheduler whose cache does not
+// have the session (after a restart, on another replica); the next turn is
+// then bitwise the turn an uninterrupted session would have run.
+//
 // Exactness: the CPU models are bitwise independent of batch composition and
 // chunking (engine/model.h), and sampling is keyed by (seed, position), so a
 // request's tokens never depend on what else runs, on swapping, or on whether
@@ -85,8 +96,13 @@ class Scheduler {
   // until OnFinish returns). Errors (nothing is queued, the sink is never
   // called): INVALID_ARGUMENT for a bad request (empty or oversized prompt, a
   // token out of range, bad sampling or stop options, stop strings without a
-  // tokenizer); RESOURCE_EXHAUSTED "overloaded" when the queue is full;
-  // UNAVAILABLE after Stop().
+  // tokenizer, session fields that contradict each other; see Request);
+  // UNIMPLEMENTED for an embedding request to a model without embeddings
+  // (Model::SupportsEmbed); RESOURCE_EXHAUSTED "overloaded" when the queue
+  // is full; UNAVAILABLE after Stop(). Errors found once the request runs
+  // (e.g. NOT_FOUND for kContinue of an unknown session, FAILED_PRECONDITION
+  // for a restore_session of another model) finish it with kError and that
+  // status.
   StatusOr<Handle> Submit(Request request, std::shared_ptr<Sink> sink);
 
   // Ends the request with FinishReason::kCancelled at the next iteration and

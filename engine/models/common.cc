@@ -125,8 +125,15 @@ void EmbedTokens(const kernels::WeightMatrix& embedding, const Batch& batch,
 
 std::vector<int64_t> LogitRows(const Batch& batch, const std::vector<int64_t>& row_starts, Logits* logits) {
   std::vector<int64_t> rows;
-  logits->row_offset.assign(batch.seqs.size(), 0);
+  logits->row_offset.assign(batch.seqs.size(), -1);
+  logits->embed_offset.assign(batch.seqs.size(), -1);
+  logits->embed_sums.clear();
+  int64_t n_embed = 0;
   for (size_t s = 0; s < batch.seqs.size(); ++s) {
+    if (batch.seqs[s].embed) {
+      logits->embed_offset[s] = n_embed++;
+      continue;
+    }
     logits->row_offset[s] = static_cast<int64_t>(rows.size());
     if (batch.seqs[s].all_logits) {
       for (int64_t r = row_starts[s]; r < row_starts[s + 1]; ++r) rows.push_back(r);
@@ -135,6 +142,52 @@ std::vector<int64_t> LogitRows(const Batch& batch, const std::vector<int64_t>& r
     }
   }
   return rows;
+}
+
+void FinalNormAndHead(const Batch& batch, const std::vector<int64_t>& row_starts,
+                      const float* hidden, int64_t d_model,
+                      const std::function<void(const float* x, int64_t rows, float* y)>& final_norm,
+                      const kernels::WeightMatrix& head, float* normed, kernels::ThreadPool* pool,
+                      Logits* logits) {
+  const int64_t D = d_model;
+  const std::vector<int64_t> rows = LogitRows(batch, row_starts, logits);
+  const auto n_rows = static_cast<int64_t>(rows.size());
+  // normed: (n_rows, D) logits rows first, then every embed sequence's rows.
+  for (int64_t i = 0; i < n_rows; ++i) {
+    final_norm(hidden + rows[static_cast<size_t>(i)] * D, 1, normed + i * D);
+  }
+  logits->d_model = D;
+  int64_t n_embed = 0;
+  for (const SeqChunk& c : batch.seqs) n_embed += c.embed ? 1 : 0;
+  logits->embed_sums.assign(static_cast<size_t>(n_embed * D), 0.0f);
+  int64_t at = n_rows;  // next free row of `normed`
+  for (size_t s = 0; s < batch.seqs.size(); ++s) {
+    if (!batch.seqs[s].embed) continue;
+    const int64_t r0 = row_starts[s], T = row_starts[s + 1] - r0;
+    float* y = normed + at * D;
+    // Long chunks (a prompt being embedded) norm their rows in parallel.
+    constexpr int64_t kRowsPerTask = 32;
+    const int64_t tasks = (T + kRowsPerTask - 1) / kRowsPerTask;
+    if (tasks <= 1 || pool == nullptr) {
+      final_norm(hidden + r0 * D, T, y);
+    } else {
+      pool->ParallelFor(static_cast<int>(tasks), [&](int task) {
+        const int64_t t0 = task * kRowsPerTask, t1 = std::min(T, t0 + kRowsPerTask);
+        final_norm(hidden + (r0 + t0) * D, t1 - t0, y + t0 * D);
+      });
+    }
+    // sum: (D) = Σ_t y[t, :], in position order.
+    float* sum = logits->embed_sums.data() + logits->embed_offset[s] * D;
+    for (int64_t t = 0; t < T; ++t) {
+      const float* row = y + t * D;
+      for (int64_t d = 0; d < D; ++d) sum[d] += row[d];
+    }
+    at += T;
+  }
+  logits->vocab_size = head.n;
+  logits->data.resize(static_cast<size_t>(n_rows * head.n));
+  if (n_rows > 0)
+    kernels::Gemm(normed, n_rows, D, head, nullptr, logits->data.data(), head.n, pool);
 }
 
 const char* WeightTypeName(kernels::WeightType t) {
@@ -169,6 +222,8 @@ Status ValidateBatch(const Batch& batch, const StatePool& pool, const ModelSpec&
     }
     seen[static_cast<size_t>(c.slot)] = true;
     if (c.tokens.empty()) return InvalidArgumentError("a sequence in the batch has no tokens");
+    if (c.embed && c.all_logits)
+      return InvalidArgumentError("a sequence asks for both an embedding and logits");
     for (int32_t tok : c.tokens) {
       if (tok < 0 || tok >= spec.vocab_size) {
         return InvalidArgumentError("token id " + std::to_string(tok) + " is out of range [0, " +

@@ -2,6 +2,7 @@
 // tensors with shape checks, batch validation, and the model fingerprint.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "engine/io/tensor_store.h"
 #include "engine/model.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/thread_pool.h"
 
 namespace rs::engine {
 
@@ -65,7 +67,8 @@ size_t MatrixBytes(const kernels::WeightMatrix& m);
 int ResolveThreadCount(const LoadOptions& options);
 
 // Checks a batch against a pool and spec: non-empty, every slot valid, in
-// use and used once, every chunk non-empty, every token in [0, vocab).
+// use and used once, every chunk non-empty, every token in [0, vocab), no
+// chunk both embed and all_logits.
 Status ValidateBatch(const Batch& batch, const StatePool& pool, const ModelSpec& spec);
 
 // The step's token rows: sequence s owns rows [starts[s], starts[s+1]) of
@@ -77,9 +80,31 @@ std::vector<int64_t> TokenRowStarts(const Batch& batch);
 void EmbedTokens(const kernels::WeightMatrix& embedding, const Batch& batch,
                  const std::vector<int64_t>& row_starts, float* out, int64_t ld);
 
-// The token rows that need logits (every row of an all_logits sequence, else
-// its last), in batch order; sets logits->row_offset to match.
+// The token rows that need logits (every row of an all_logits sequence,
+// none of an embed sequence, else its last), in batch order; sets
+// logits->row_offset to match (-1 for embed sequences), numbers the embed
+// sequences in logits->embed_offset (-1 for the others) and clears
+// logits->embed_sums.
 std::vector<int64_t> LogitRows(const Batch& batch, const std::vector<int64_t>& row_starts, Logits* logits);
+
+// The final stage of a CPU model's step, shared by every architecture.
+// hidden: (M, D) residual stream of the step's token rows, rows as
+// TokenRowStarts gives them (row_starts). final_norm(x, rows, y) applies the
+// model's final norm to `rows` consecutive rows of x into y (both with row
+// stride D), each row on its own (a row's result must not depend on the
+// others). Then:
+//   * every sequence but an embed one: its LogitRows rows are normed and
+//     multiplied by `head` (V, D) into logits->data (rows x V);
+//   * an embed sequence: the fp32 sum, in position order, of the normed rows
+//     of all its positions, into logits->embed_sums; `head` is never run on
+//     them.
+// `normed`: scratch of at least M x D floats. `pool` runs the norms of long
+// embed chunks and the head Gemm. Fills every field of *logits.
+void FinalNormAndHead(const Batch& batch, const std::vector<int64_t>& row_starts,
+                      const float* hidden, int64_t d_model,
+                      const std::function<void(const float* x, int64_t rows, float* y)>& final_norm,
+                      const kernels::WeightMatrix& head, float* normed, kernels::ThreadPool* pool,
+                      Logits* logits);
 
 // Hex fingerprint of an architecture: its name, the dimension string, and
 // every tensor's name, dtype, shape and a sample of its bytes.

@@ -35,6 +35,7 @@ class Mamba1Model final : public Model {
     return Mamba1Weights{D_, E_, N_, R_, K_, V_, eps_, embedding_, lm_head_, norm_f_, layers_};
   }
   Status Forward(const Batch& batch, StatePool& pool, Logits* logits) override;
+  bool SupportsEmbed() const override { return true; }
   void ParallelFor(int n_tasks, const std::function<void(int)>& fn) override { pool_.ParallelFor(n_tasks, fn); }
 
  private:
@@ -241,16 +242,14 @@ Status Mamba1Model::Forward(const Batch& batch, StatePool& pool, Logits* logits)
     for (int64_t i = 0; i < M * D_; ++i) hidden_[static_cast<size_t>(i)] += normed_[static_cast<size_t>(i)];
   }
 
-  // Final norm and lm_head on the rows that need logits.
-  const std::vector<int64_t> rows = LogitRows(batch, row0, logits);
-  const auto n_rows = static_cast<int64_t>(rows.size());
-  for (int64_t i = 0; i < n_rows; ++i) {
-    kernels::RmsNorm(&hidden_[static_cast<size_t>(rows[static_cast<size_t>(i)] * D_)], 1, D_, D_,
-                     norm_f_.data(), eps_, &normed_[static_cast<size_t>(i * D_)], D_);
-  }
-  logits->vocab_size = V_;
-  logits->data.resize(static_cast<size_t>(n_rows * V_));
-  kernels::Gemm(normed_.data(), n_rows, D_, lm_head_, nullptr, logits->data.data(), V_, &pool_);
+  // Final norm, then lm_head on the rows that need logits (embed sequences:
+  // the sum of their normed rows instead).
+  FinalNormAndHead(
+      batch, row0, hidden_.data(), D_,
+      [&](const float* x, int64_t rows, float* y) {
+        kernels::RmsNorm(x, rows, D_, D_, norm_f_.data(), eps_, y, D_);
+      },
+      lm_head_, normed_.data(), &pool_, logits);
   return OkStatus();
 }
 

@@ -219,17 +219,15 @@ Status RwkvModel::Forward(const Batch& batch, StatePool& pool, Logits* logits) {
     ForRows(M, add_residual);
   }
 
-  // ln_out and head on the rows that need logits.
-  const std::vector<int64_t> rows = LogitRows(batch, step.row0, logits);
-  const auto n_rows = static_cast<int64_t>(rows.size());
-  for (int64_t i = 0; i < n_rows; ++i) {
-    kernels::LayerNorm(&hidden_[static_cast<size_t>(rows[static_cast<size_t>(i)] * C_)], 1, C_, C_,
-                       ln_out_w_.data(), ln_out_b_.data(), kLayerNormEps,
-                       &normed_[static_cast<size_t>(i * C_)], C_);
-  }
-  logits->vocab_size = V_;
-  logits->data.resize(static_cast<size_t>(n_rows * V_));
-  kernels::Gemm(normed_.data(), n_rows, C_, head_, nullptr, logits->data.data(), V_, &pool_);
+  // ln_out, then head on the rows that need logits (embed sequences: the sum
+  // of their normed rows instead).
+  FinalNormAndHead(
+      batch, step.row0, hidden_.data(), C_,
+      [&](const float* x, int64_t rows, float* y) {
+        kernels::LayerNorm(x, rows, C_, C_, ln_out_w_.data(), ln_out_b_.data(), kLayerNormEps, y,
+                           C_);
+      },
+      head_, normed_.data(), &pool_, logits);
   return OkStatus();
 }
 

@@ -48,6 +48,7 @@ class RwkvModel : public Model {
 
   const ModelSpec& spec() const override { return spec_; }
   Status Forward(const Batch& batch, StatePool& pool, Logits* logits) override;
+  bool SupportsEmbed() const override { return true; }  // FinalNormAndHead
   void ParallelFor(int n_tasks, const std::function<void(int)>& fn) override { pool_.ParallelFor(n_tasks, fn); }
 
   // The loaded weights, for other backends (valid while the model lives).

@@ -5,7 +5,9 @@
 // sharded, state-spaces pytorch_model.bin) and dtype (F32, F16, BF16).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -103,6 +105,69 @@ INSTANTIATE_TEST_SUITE_P(Goldens, Mamba1ParityTest,
                          ::testing::Values("tiny_hf_f32", "tiny_hf_sharded_f32", "tiny_ssm_f32", "tiny_hf_bf16",
                                            "tiny_hf_f16", "tiny_ssm_bf16", "alt_hf_untied_f32",
                                            "alt_ssm_untied_f32"),
+                         [](const auto& info) { return info.param; });
+
+// Embeddings (SeqChunk::embed) against HF MambaModel(...).last_hidden_state,
+// the output of norm_f (tests/data/mamba1/<case>/hidden_golden.json, float64):
+// the embed sum of a chunk is the sum of the reference rows of its positions.
+class Mamba1EmbedParityTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Mamba1EmbedParityTest, EmbedSumsMatchReferenceHiddenStates) {
+  const std::string dir = std::string(RS_SOURCE_DIR) + "/tests/data/mamba1/" + GetParam();
+  json::Value golden = testing::ReadJsonFile(dir + "/hidden_golden.json");
+  ASSERT_TRUE(golden.is_object());
+  auto loaded = LoadModel(dir);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  Model& model = **loaded;
+  std::vector<int32_t> tokens;
+  for (const json::Value& t : golden.Find("tokens")->AsArray())
+    tokens.push_back(static_cast<int32_t>(t.AsInt()));
+  const int64_t D = golden.Find("d_model")->AsInt();
+  ASSERT_EQ(model.spec().d_model, D);
+  const auto& rows = golden.Find("last_hidden_state")->AsArray();
+  ASSERT_EQ(rows.size(), tokens.size());
+  // Reference sum of positions [t0, t1).
+  const auto ref_sum = [&](size_t t0, size_t t1) {
+    std::vector<double> sum(static_cast<size_t>(D), 0.0);
+    for (size_t t = t0; t < t1; ++t) {
+      const auto& row = rows[t].AsArray();
+      EXPECT_EQ(static_cast<int64_t>(row.size()), D);
+      for (int64_t d = 0; d < D; ++d)
+        sum[static_cast<size_t>(d)] += row[static_cast<size_t>(d)].AsDouble();
+    }
+    return sum;
+  };
+  const auto max_diff = [&](const std::vector<float>& got, const std::vector<double>& want) {
+    EXPECT_EQ(got.size(), want.size());
+    double m = 0;
+    for (size_t d = 0; d < std::min(got.size(), want.size()); ++d)
+      m = std::max(m, std::fabs(got[d] - want[d]));
+    return m;
+  };
+
+  auto pool = model.NewStatePool(2);
+  // The whole sequence as one chunk.
+  const int a = pool->Acquire().value();
+  const double whole =
+      max_diff(testing::RunEmbed(model, *pool, a, tokens), ref_sum(0, tokens.size()));
+  // Two chunks: the second starts from the state the first left.
+  const int b = pool->Acquire().value();
+  const std::vector<int32_t> head(tokens.begin(), tokens.begin() + 5),
+      tail(tokens.begin() + 5, tokens.end());
+  const double first = max_diff(testing::RunEmbed(model, *pool, b, head), ref_sum(0, 5));
+  const double second =
+      max_diff(testing::RunEmbed(model, *pool, b, tail), ref_sum(5, tokens.size()));
+  // The sum of 24 rows of |h| <= ~10; HF itself in float32 is within 4e-6.
+  EXPECT_LE(whole, kLogitTolerance);
+  EXPECT_LE(first, kLogitTolerance);
+  EXPECT_LE(second, kLogitTolerance);
+  RecordProperty("max_abs_embed_sum_diff", std::to_string(std::max({whole, first, second})));
+  std::printf("%s: max |embed sum - reference| whole %.3g, first 5 %.3g, last 19 %.3g\n",
+              GetParam().c_str(), whole, first, second);
+}
+
+INSTANTIATE_TEST_SUITE_P(Goldens, Mamba1EmbedParityTest,
+                         ::testing::Values("tiny_hf_f32", "alt_hf_untied_f32"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

@@ -1,15 +1,21 @@
 // Properties every architecture keeps on the CPU backend, checked on
 // random-weight models the project writes: prefill == steps, batched ==
 // unbatched, thread-count independence (all bitwise), snapshot/restore
-// continuing identically, and bad batches rejected without touching state.
+// continuing identically, bad batches rejected without touching state, and
+// embed chunks (SeqChunk::embed): the normed hidden state lm_head multiplies,
+// chunk == single steps, and no effect on the logits beside them.
 // Parity with each reference implementation is in <arch>_parity_test.cc.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <functional>
 #include <string>
 
 #include "engine/model.h"
+#include "engine/models/mamba1.h"
 #include "engine/models/random_model.h"
+#include "engine/models/rwkv_common.h"
+#include "kernels/cpu/gemm.h"
 #include "tests/engine/model_test_util.h"
 
 namespace rs::engine {
@@ -176,6 +182,182 @@ TEST_P(ModelPropertyTest, BadBatchesAreRejected) {
   b6.seqs.push_back({f, ok, false});
   EXPECT_EQ(model_->Forward(b6, foreign, &out).code(), StatusCode::kInvalidArgument);
   // The state was not touched by any rejected call.
+  std::vector<float> zero(pool->layout().floats_per_sequence, 0.0f);
+  EXPECT_TRUE(SameBits(pool->SlotData(a), zero.data(), zero.size()));
+}
+
+// The (V, D) matrix a CPU model's lm_head multiplies (Mamba-1 or RWKV).
+kernels::WeightMatrix HeadOf(const Model& model) {
+  if (auto w = Mamba1WeightsOf(model)) return w->lm_head;
+  const auto* rwkv = dynamic_cast<const RwkvModel*>(&model);
+  EXPECT_NE(rwkv, nullptr) << "no head accessor for this architecture";
+  return rwkv != nullptr ? rwkv->head() : kernels::WeightMatrix{};
+}
+
+TEST_P(ModelPropertyTest, EmbedIsTheNormedHiddenStateTheHeadMultiplies) {
+  // A one-token embed chunk gives that position's final normed hidden state h;
+  // head · h (in double, here) must be the logits row of the same position.
+  auto pool = model_->NewStatePool(2);
+  const std::vector<int32_t> toks = Tokens(9, 21, 300);
+  const int64_t V = model_->spec().vocab_size, D = model_->spec().d_model;
+  const kernels::WeightMatrix head = HeadOf(*model_);
+  ASSERT_EQ(head.n, V);
+  ASSERT_EQ(head.k, D);
+  std::vector<float> w(static_cast<size_t>(V * D));
+  for (int64_t v = 0; v < V; ++v) kernels::WeightRowToF32(head, v, &w[static_cast<size_t>(v * D)]);
+  const int a = pool->Acquire().value(), b = pool->Acquire().value();
+  const std::vector<float> logits = testing::RunAll(*model_, *pool, a, toks);
+  double max_diff = 0, max_logit = 0, max_h = 0;
+  for (size_t t = 0; t < toks.size(); ++t) {
+    const std::vector<float> h = testing::RunEmbed(*model_, *pool, b, {toks[t]});
+    ASSERT_EQ(static_cast<int64_t>(h.size()), D);
+    for (float x : h) max_h = std::max(max_h, static_cast<double>(std::fabs(x)));
+    for (int64_t v = 0; v < V; ++v) {
+      double dot = 0;
+      for (int64_t d = 0; d < D; ++d)
+        dot += static_cast<double>(w[static_cast<size_t>(v * D + d)]) * h[static_cast<size_t>(d)];
+      const float logit = logits[t * static_cast<size_t>(V) + static_cast<size_t>(v)];
+      max_diff = std::max(max_diff, std::fabs(dot - logit));
+      max_logit = std::max(max_logit, static_cast<double>(std::fabs(logit)));
+    }
+  }
+  EXPECT_GT(max_h, 0.1);
+  EXPECT_GT(max_logit, 0.1);
+  EXPECT_LE(max_diff, 1e-5 * std::max(1.0, max_logit)) << "max |logit| " << max_logit;
+  // Embedding advanced the state exactly as computing logits did.
+  EXPECT_TRUE(SameBits(pool->SlotData(a), pool->SlotData(b), pool->layout().floats_per_sequence));
+}
+
+TEST_P(ModelPropertyTest, EmbedChunkEqualsSumOfSingleStepEmbedsBitwise) {
+  auto pool = model_->NewStatePool(3);
+  const std::vector<int32_t> toks = Tokens(37, 22, 300);
+  const auto D = static_cast<size_t>(model_->spec().d_model);
+  const int a = pool->Acquire().value(), b = pool->Acquire().value(), c = pool->Acquire().value();
+  const std::vector<float> whole = testing::RunEmbed(*model_, *pool, a, toks);
+  ASSERT_EQ(whole.size(), D);
+  // The chunk sums in position order from zero: so does this loop.
+  std::vector<float> acc(D, 0.0f);
+  for (int32_t t : toks) {
+    const std::vector<float> h = testing::RunEmbed(*model_, *pool, b, {t});
+    ASSERT_EQ(h.size(), D);
+    for (size_t d = 0; d < D; ++d) acc[d] += h[d];
+  }
+  EXPECT_TRUE(SameBits(whole.data(), acc.data(), D));
+  EXPECT_TRUE(SameBits(pool->SlotData(a), pool->SlotData(b), pool->layout().floats_per_sequence));
+  // Uneven chunks: the same sum up to fp32 rounding, and the same state.
+  std::vector<float> chunked(D, 0.0f);
+  size_t pos = 0;
+  for (size_t n : {5, 1, 13, 18}) {
+    const std::vector<int32_t> chunk(toks.begin() + static_cast<long>(pos),
+                                     toks.begin() + static_cast<long>(pos + n));
+    const std::vector<float> part = testing::RunEmbed(*model_, *pool, c, chunk);
+    ASSERT_EQ(part.size(), D);
+    for (size_t d = 0; d < D; ++d) chunked[d] += part[d];
+    pos += n;
+  }
+  double max_diff = 0, max_abs = 0;
+  for (size_t d = 0; d < D; ++d) {
+    max_diff = std::max(max_diff, static_cast<double>(std::fabs(chunked[d] - whole[d])));
+    max_abs = std::max(max_abs, static_cast<double>(std::fabs(whole[d])));
+  }
+  EXPECT_GT(max_abs, 1.0);
+  EXPECT_LE(max_diff, 1e-5 * max_abs);
+  EXPECT_TRUE(SameBits(pool->SlotData(a), pool->SlotData(c), pool->layout().floats_per_sequence));
+}
+
+TEST_P(ModelPropertyTest, EmbedBesideLogitsChangesNeitherBitwise) {
+  const int64_t V = model_->spec().vocab_size;
+  const auto D = static_cast<size_t>(model_->spec().d_model);
+  const auto floats = model_->spec().state.floats_per_sequence;
+  // (tokens, embed, all_logits): logits and embed sequences interleaved.
+  struct Seq {
+    std::vector<int32_t> toks;
+    bool embed, all;
+  };
+  const std::vector<Seq> seqs = {
+      {Tokens(9, 30, 300), false, false}, {Tokens(23, 31, 300), true, false},
+      {Tokens(4, 32, 300), false, true},  {Tokens(1, 33, 300), true, false},
+      {Tokens(1, 34, 300), false, false}, {Tokens(6, 35, 300), true, false}};
+  const std::vector<int32_t> warm = {1, 2, 3};
+  const auto chunk = [](int slot, const Seq& q) {
+    SeqChunk c;
+    c.slot = slot;
+    c.tokens = q.toks;
+    c.embed = q.embed;
+    c.all_logits = q.all;
+    return c;
+  };
+  // Mixed: every sequence in one step, in shuffled slots.
+  auto pool = model_->NewStatePool(8);
+  std::vector<int> slots;
+  for (int i = 0; i < 8; ++i) slots.push_back(pool->Acquire().value());
+  const std::vector<int> use = {6, 2, 7, 0, 3, 5};
+  Batch warm_all, mixed;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const int slot = slots[static_cast<size_t>(use[i])];
+    warm_all.seqs.push_back({slot, warm, false});
+    mixed.seqs.push_back(chunk(slot, seqs[i]));
+  }
+  Logits out;
+  ASSERT_TRUE(model_->Forward(warm_all, *pool, &out).ok());
+  ASSERT_TRUE(model_->Forward(mixed, *pool, &out).ok());
+  ASSERT_EQ(out.row_offset.size(), seqs.size());
+  ASSERT_EQ(out.embed_offset.size(), seqs.size());
+  EXPECT_EQ(out.d_model, static_cast<int64_t>(D));
+  EXPECT_EQ(out.embed_sums.size(), 3 * D);
+  // Rows only for the logits sequences: 1 (last) + 4 (all_logits) + 1 (last).
+  EXPECT_EQ(out.data.size(), 6 * static_cast<size_t>(V));
+
+  // The logits sequences alone in one step; each embed sequence alone.
+  auto pool2 = model_->NewStatePool(8);
+  std::vector<int> slots2;
+  for (int i = 0; i < 8; ++i) slots2.push_back(pool2->Acquire().value());
+  Batch warm2, logits_only;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const int slot = slots2[i];
+    warm2.seqs.push_back({slot, warm, false});
+    if (!seqs[i].embed) logits_only.seqs.push_back(chunk(slot, seqs[i]));
+  }
+  Logits ref;
+  ASSERT_TRUE(model_->Forward(warm2, *pool2, &ref).ok());
+  ASSERT_TRUE(model_->Forward(logits_only, *pool2, &ref).ok());
+  size_t k = 0, e = 0;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const int slot = slots[static_cast<size_t>(use[i])], slot2 = slots2[i];
+    if (seqs[i].embed) {
+      EXPECT_EQ(out.row_offset[i], -1);
+      EXPECT_EQ(out.embed_offset[i], static_cast<int64_t>(e++));
+      Batch alone;
+      alone.seqs.push_back(chunk(slot2, seqs[i]));
+      Logits a;
+      ASSERT_TRUE(model_->Forward(alone, *pool2, &a).ok());
+      EXPECT_TRUE(SameBits(out.EmbedSum(i), a.EmbedSum(0), D)) << "embed sequence " << i;
+    } else {
+      EXPECT_EQ(out.embed_offset[i], -1);
+      const size_t rows = seqs[i].all ? seqs[i].toks.size() : 1;
+      EXPECT_TRUE(SameBits(out.Row(out.row_offset[i]), ref.Row(ref.row_offset[k]),
+                           rows * static_cast<size_t>(V)))
+          << "logits sequence " << i;
+      ++k;
+    }
+    EXPECT_TRUE(SameBits(pool->SlotData(slot), pool2->SlotData(slot2), floats))
+        << "state of sequence " << i;
+  }
+}
+
+TEST_P(ModelPropertyTest, EmbedWithAllLogitsIsRejected) {
+  auto pool = model_->NewStatePool(1);
+  const int a = pool->Acquire().value();
+  const std::vector<int32_t> toks = {4, 5};
+  SeqChunk c;
+  c.slot = a;
+  c.tokens = toks;
+  c.embed = true;
+  c.all_logits = true;
+  Batch b;
+  b.seqs.push_back(c);
+  Logits out;
+  EXPECT_EQ(model_->Forward(b, *pool, &out).code(), StatusCode::kInvalidArgument);
   std::vector<float> zero(pool->layout().floats_per_sequence, 0.0f);
   EXPECT_TRUE(SameBits(pool->SlotData(a), zero.data(), zero.size()));
 }

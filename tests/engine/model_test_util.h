@@ -115,4 +115,25 @@ inline std::vector<float> RunAll(Model& model, StatePool& pool, int slot,
   return out.data;
 }
 
+// Runs `tokens` through `slot` as ONE embed chunk; the sum of its final
+// normed hidden states (d_model floats).
+inline std::vector<float> RunEmbed(Model& model, StatePool& pool, int slot,
+                                   const std::vector<int32_t>& tokens) {
+  Batch b;
+  SeqChunk c;
+  c.slot = slot;
+  c.tokens = tokens;
+  c.embed = true;
+  b.seqs.push_back(c);
+  Logits out;
+  Status s = model.Forward(b, pool, &out);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  if (!s.ok()) return {};
+  EXPECT_EQ(out.d_model, model.spec().d_model);
+  EXPECT_TRUE(out.data.empty()) << "an embed-only step computed logits";
+  EXPECT_EQ(out.row_offset, std::vector<int64_t>{-1});
+  EXPECT_EQ(out.embed_offset, std::vector<int64_t>{0});
+  return std::vector<float>(out.EmbedSum(0), out.EmbedSum(0) + out.d_model);
+}
+
 }  // namespace rs::engine::testing

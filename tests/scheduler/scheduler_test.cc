@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -601,6 +602,360 @@ TEST_F(SchedulerTest, RandomStormKeepsEveryOutputAndLeaksNothing) {
   EXPECT_EQ(metrics->e2es.load(), 100);
 }
 
+// ---- Embedding requests ----------------------------------------------------
+
+// What Request::embed must give, computed at the model level with no
+// scheduler: one embed chunk over the whole prompt from a fresh state, its
+// sum divided by T, L2-normalized (in double).
+std::vector<double> ModelEmbedding(engine::Model& model, const std::vector<int32_t>& prompt) {
+  auto pool = model.NewStatePool(1);
+  const std::vector<float> sum =
+      engine::testing::RunEmbed(model, *pool, pool->Acquire().value(), prompt);
+  std::vector<double> mean(sum.begin(), sum.end());
+  double norm2 = 0;
+  for (double& x : mean) {
+    x /= static_cast<double>(prompt.size());
+    norm2 += x * x;
+  }
+  for (double& x : mean) x /= std::sqrt(norm2);
+  return mean;
+}
+
+double MaxAbsDiff(const std::vector<float>& a, const std::vector<double>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double m = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
+  return m;
+}
+
+Request EmbedRequest(std::vector<int32_t> prompt) {
+  Request r;
+  r.prompt = std::move(prompt);
+  r.embed = true;
+  return r;
+}
+
+TEST_F(SchedulerTest, EmbedRequestIsTheNormalizedMeanOfTheModelsEmbedding) {
+  auto metrics = std::make_shared<RecordingMetrics>();
+  auto s = Make(Options{}, metrics);
+  const std::vector<int32_t> text = Tokens(30, 70, 256);
+  const std::vector<double> expect = ModelEmbedding(*alone_model_, text);
+  auto sink = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(s->Submit(EmbedRequest(text), sink).ok());
+  Result r = sink->Wait();
+  ASSERT_EQ(r.finish_reason, FinishReason::kStop) << r.error.ToString();
+  ASSERT_EQ(static_cast<int64_t>(r.embedding.size()), model_->spec().d_model);
+  // One chunk, as the reference: only the final normalization may round.
+  EXPECT_LE(MaxAbsDiff(r.embedding, expect), 1e-7);
+  double norm2 = 0;
+  for (float x : r.embedding) norm2 += static_cast<double>(x) * x;
+  EXPECT_NEAR(norm2, 1.0, 1e-6);
+  EXPECT_TRUE(r.tokens.empty());
+  EXPECT_TRUE(sink->tokens().empty());  // nothing streamed
+  EXPECT_EQ(r.generated_tokens, 0);
+  EXPECT_EQ(r.prompt_tokens, 30);
+  EXPECT_EQ(r.cached_tokens, 0);
+  EXPECT_EQ(r.ttft_seconds, 0);
+  EXPECT_EQ(r.session_state, nullptr);
+  // Another text has another embedding.
+  const std::vector<double> other = ModelEmbedding(*alone_model_, Tokens(30, 71, 256));
+  EXPECT_GT(MaxAbsDiff(r.embedding, other), 1e-3);
+  ExpectDrained(*s);
+  EXPECT_EQ(metrics->prompt_tokens.load(), 30);
+  EXPECT_EQ(metrics->generated.load(), 0);
+  EXPECT_EQ(metrics->cache_hits.load() + metrics->cache_misses.load(), 0);  // no cache use
+  EXPECT_EQ(s->GetStats().gauges.cache_entries, 0);
+}
+
+TEST_F(SchedulerTest, EmbedRequestsAreIndependentOfBatchingAndChunking) {
+  auto metrics = std::make_shared<RecordingMetrics>();
+  Options o;
+  o.max_step_tokens = 7;  // long texts are read in many chunks beside decodes
+  o.max_seqs = 4;
+  auto s = Make(o, metrics);
+  std::vector<Request> gens = {MakeRequest(Tokens(11, 80, 256), 25, 80),
+                               MakeRequest(Tokens(3, 81, 256), 30, 81)};
+  std::vector<std::shared_ptr<RecordingSink>> gen_sinks;
+  for (const Request& g : gens) {
+    gen_sinks.push_back(std::make_shared<RecordingSink>());
+    ASSERT_TRUE(s->Submit(g, gen_sinks.back()).ok());
+  }
+  const std::vector<std::vector<int32_t>> texts = {Tokens(45, 82, 256), Tokens(1, 83, 256),
+                                                   Tokens(17, 84, 256), Tokens(45, 82, 256)};
+  std::vector<std::shared_ptr<RecordingSink>> sinks;
+  for (const auto& t : texts) {
+    sinks.push_back(std::make_shared<RecordingSink>());
+    Request r = EmbedRequest(t);
+    r.params.top_p = 0;  // invalid, but ignored: nothing is sampled
+    ASSERT_TRUE(s->Submit(r, sinks.back()).ok());
+  }
+  std::vector<std::vector<float>> got;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    Result r = sinks[i]->Wait();
+    ASSERT_EQ(r.finish_reason, FinishReason::kStop) << r.error.ToString();
+    // Chunked differently from the reference: fp32 sums in another grouping.
+    EXPECT_LE(MaxAbsDiff(r.embedding, ModelEmbedding(*alone_model_, texts[i])), 2e-6)
+        << "text " << i;
+    got.push_back(r.embedding);
+  }
+  // The same text twice, read in different chunks beside different work.
+  EXPECT_LE(MaxAbsDiff(got[0], std::vector<double>(got[3].begin(), got[3].end())), 2e-6);
+  // The generations beside them are untouched.
+  for (size_t i = 0; i < gens.size(); ++i)
+    EXPECT_EQ(gen_sinks[i]->Wait().tokens, RunAlone(gens[i])) << i;
+  ExpectDrained(*s);
+  std::lock_guard<std::mutex> l(metrics->mu);
+  int64_t steps_over_one_token = 0;
+  for (int64_t n : metrics->step_tokens) {
+    EXPECT_LE(n, 7);
+    steps_over_one_token += n > 1;
+  }
+  EXPECT_GE(steps_over_one_token, (45 + 45 + 17) / 7);  // the texts were read in many chunks
+}
+
+// Forwards to another model but has no embeddings (as the CUDA models).
+class NoEmbedModel : public engine::Model {
+ public:
+  explicit NoEmbedModel(engine::Model* inner) : inner_(inner) {}
+  const engine::ModelSpec& spec() const override { return inner_->spec(); }
+  Status Forward(const engine::Batch& b, engine::StatePool& p, engine::Logits* l) override {
+    return inner_->Forward(b, p, l);
+  }
+
+ private:
+  engine::Model* inner_;
+};
+
+TEST_F(SchedulerTest, BadEmbedAndSessionStateRequestsAreRejectedAtSubmit) {
+  auto s = Make(Options{});
+  auto sink = std::make_shared<RecordingSink>();
+  const auto code = [&](const Request& r) { return s->Submit(r, sink).status().code(); };
+  EXPECT_EQ(code(EmbedRequest({})), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(EmbedRequest({1, 256})), StatusCode::kInvalidArgument);
+  Request with_session = EmbedRequest({1, 2});
+  with_session.session_id = "e";
+  EXPECT_EQ(code(with_session), StatusCode::kInvalidArgument);
+  Request embed_export = EmbedRequest({1, 2});
+  embed_export.return_session_state = true;
+  EXPECT_EQ(code(embed_export), StatusCode::kInvalidArgument);
+
+  auto state = std::make_shared<SessionState>();
+  state->state.model_fingerprint = model_->spec().fingerprint;
+  state->state.data.assign(model_->spec().state.floats_per_sequence, 0.0f);
+  state->tokens = {1, 2};
+  state->pending_token = 3;
+  Request no_session = MakeRequest({1}, 2, 1);
+  no_session.return_session_state = true;
+  EXPECT_EQ(code(no_session), StatusCode::kInvalidArgument);
+  no_session.return_session_state = false;
+  no_session.keep_session_as = "y";
+  EXPECT_EQ(code(no_session), StatusCode::kInvalidArgument);
+  no_session.keep_session_as.clear();
+  no_session.return_session_state = false;
+  no_session.restore_session = state;
+  EXPECT_EQ(code(no_session), StatusCode::kInvalidArgument);
+  Request start = MakeRequest({1}, 2, 1);
+  start.session_id = "x";
+  start.session_mode = Request::SessionMode::kStart;
+  start.restore_session = state;
+  EXPECT_EQ(code(start), StatusCode::kInvalidArgument);
+  auto bad_tokens = std::make_shared<SessionState>(*state);
+  bad_tokens->tokens = {1, 256};
+  Request oov = MakeRequest({1}, 2, 1);
+  oov.session_id = "x";
+  oov.restore_session = bad_tokens;
+  EXPECT_EQ(code(oov), StatusCode::kInvalidArgument);
+  auto bad_pending = std::make_shared<SessionState>(*state);
+  bad_pending->pending_token = 256;
+  oov.restore_session = bad_pending;
+  EXPECT_EQ(code(oov), StatusCode::kInvalidArgument);
+
+  // A model without embeddings: UNIMPLEMENTED up front, never a failed step.
+  NoEmbedModel no_embed(model_);
+  auto s2 = Scheduler::Create(&no_embed, tokenizer_, Options{}).value();
+  EXPECT_EQ(s2->Submit(EmbedRequest({1, 2}), sink).status().code(), StatusCode::kUnimplemented);
+  ExpectDrained(*s);
+}
+
+// ---- Session state export / import ------------------------------------------
+
+// A session turn on `s`; `restore` (may be null) is offered for import.
+Result SessionTurn(Scheduler& s, const std::string& id, const Request& base,
+                   std::shared_ptr<const SessionState> restore = nullptr,
+                   Request::SessionMode mode = Request::SessionMode::kContinueOrStart) {
+  Request r = base;
+  r.session_id = id;
+  r.session_mode = mode;
+  r.use_prefix_cache = false;  // only the session may help
+  r.return_session_state = true;
+  r.restore_session = std::move(restore);
+  auto sink = std::make_shared<RecordingSink>();
+  EXPECT_TRUE(s.Submit(r, sink).ok());
+  return sink->Wait();
+}
+
+// Through bytes, as a session store would keep it.
+std::shared_ptr<const SessionState> ThroughBytes(const SessionState& st) {
+  auto parsed = SessionState::Parse(st.Serialize());
+  EXPECT_TRUE(parsed.ok()) << parsed.status().ToString();
+  return parsed.ok() ? std::make_shared<SessionState>(std::move(parsed).value()) : nullptr;
+}
+
+TEST_F(SchedulerTest, ExportedSessionContinuesAfterARestartAsIfUninterrupted) {
+  for (float temperature : {0.0f, 0.8f}) {  // greedy; and sampling with penalties over the history
+    SCOPED_TRACE(temperature);
+    const Request turn1 = MakeRequest(Tokens(21, 90, 256), 7, 90, temperature);
+    const Request turn2 = MakeRequest(Tokens(9, 91, 256), 8, 91, temperature);
+    // Uninterrupted: both turns on one scheduler, the session kept in its cache.
+    auto a = Make(Options{});
+    const Result a1 = SessionTurn(*a, "chat", turn1);
+    const Result a2 = SessionTurn(*a, "chat", turn2);
+    ASSERT_EQ(a1.finish_reason, FinishReason::kLength);
+    ASSERT_EQ(a2.finish_reason, FinishReason::kLength);
+    ASSERT_NE(a1.session_state, nullptr);
+    ASSERT_NE(a2.session_state, nullptr);
+    // The export is what the cache keeps: the state after the prompt and all
+    // replies but the last token, which is pending.
+    std::vector<int32_t> covered = turn1.prompt;
+    covered.insert(covered.end(), a1.tokens.begin(), a1.tokens.end() - 1);
+    EXPECT_EQ(a1.session_state->tokens, covered);
+    EXPECT_EQ(a1.session_state->pending_token, a1.tokens.back());
+    EXPECT_EQ(a1.session_state->state.model_fingerprint, model_->spec().fingerprint);
+
+    // Interrupted: turn 1 on a scheduler that keeps no sessions at all, its
+    // export through bytes, then turn 2 on a fresh scheduler ("restart").
+    Options no_sessions;
+    no_sessions.session_cache_bytes = 0;
+    auto b = Make(no_sessions);
+    const Result b1 = SessionTurn(*b, "chat", turn1);
+    ASSERT_NE(b1.session_state, nullptr);  // exported even though not kept
+    EXPECT_EQ(b1.tokens, a1.tokens);
+    b.reset();
+    auto c = Make(Options{});
+    const Result c2 = SessionTurn(*c, "chat", turn2, ThroughBytes(*b1.session_state),
+                                  Request::SessionMode::kContinue);
+    ASSERT_EQ(c2.finish_reason, FinishReason::kLength) << c2.error.ToString();
+    EXPECT_EQ(c2.tokens, a2.tokens);
+    EXPECT_EQ(c2.prompt_tokens, a2.prompt_tokens);
+    EXPECT_EQ(c2.cached_tokens, a2.cached_tokens);
+    EXPECT_EQ(c2.cached_tokens, static_cast<int64_t>(covered.size()));
+    // ... and leaves the same session behind, bitwise.
+    ASSERT_NE(c2.session_state, nullptr);
+    EXPECT_EQ(c2.session_state->tokens, a2.session_state->tokens);
+    EXPECT_EQ(c2.session_state->pending_token, a2.session_state->pending_token);
+    EXPECT_EQ(c2.session_state->state.data, a2.session_state->state.data);
+    // Both equal a cold run over the whole conversation.
+    std::vector<int32_t> whole = turn1.prompt;
+    whole.insert(whole.end(), a1.tokens.begin(), a1.tokens.end());
+    whole.insert(whole.end(), turn2.prompt.begin(), turn2.prompt.end());
+    Request cold = turn2;
+    cold.prompt = whole;
+    EXPECT_EQ(c2.tokens, RunAlone(cold));
+    // The restored session is kept by the new scheduler: a third turn
+    // continues from its cache.
+    const Result c3 = SessionTurn(*c, "chat", MakeRequest({5}, 2, 92, temperature), nullptr,
+                                  Request::SessionMode::kContinue);
+    EXPECT_EQ(c3.finish_reason, FinishReason::kLength) << c3.error.ToString();
+    ExpectDrained(*c);
+  }
+}
+
+TEST_F(SchedulerTest, RestoringAnotherModelsSessionFailsPrecondition) {
+  auto s = Make(Options{});
+  const Request turn1 = MakeRequest(Tokens(10, 93, 256), 4, 93);
+  const Result r1 = SessionTurn(*s, "mine", turn1);
+  ASSERT_NE(r1.session_state, nullptr);
+  auto foreign = std::make_shared<SessionState>(*r1.session_state);
+  foreign->state.model_fingerprint = "0123456789abcdef";
+  auto fresh = Make(Options{});
+  const Result r = SessionTurn(*fresh, "mine", MakeRequest({1, 2}, 4, 94), foreign);
+  EXPECT_EQ(r.finish_reason, FinishReason::kError);
+  EXPECT_EQ(r.error.code(), StatusCode::kFailedPrecondition) << r.error.ToString();
+  EXPECT_TRUE(r.tokens.empty());
+  EXPECT_EQ(r.session_state, nullptr);
+  // Another layout (wrong size) of the right model: the same answer.
+  auto wrong_size = std::make_shared<SessionState>(*r1.session_state);
+  wrong_size->state.data.pop_back();
+  const Result w = SessionTurn(*fresh, "mine", MakeRequest({1, 2}, 4, 94), wrong_size);
+  EXPECT_EQ(w.error.code(), StatusCode::kFailedPrecondition) << w.error.ToString();
+  // Nothing was kept under the id.
+  const Result after = SessionTurn(*fresh, "mine", MakeRequest({1, 2}, 4, 94), nullptr,
+                                   Request::SessionMode::kContinue);
+  EXPECT_EQ(after.error.code(), StatusCode::kNotFound);
+  ExpectDrained(*fresh);
+}
+
+TEST_F(SchedulerTest, RestoreIsIgnoredWhenTheSessionIsCached) {
+  auto s = Make(Options{});
+  const Request turn1 = MakeRequest(Tokens(14, 95, 256), 5, 95);
+  const Request turn2 = MakeRequest(Tokens(6, 96, 256), 6, 96);
+  const Result r1 = SessionTurn(*s, "kept", turn1);
+  ASSERT_EQ(r1.finish_reason, FinishReason::kLength);
+  // A state that would fail if it were used (another model's), and one that
+  // would give other tokens if it were (a zero state, no history).
+  auto foreign = std::make_shared<SessionState>(*r1.session_state);
+  foreign->state.model_fingerprint = "0123456789abcdef";
+  auto zero = std::make_shared<SessionState>();
+  zero->state.model_fingerprint = model_->spec().fingerprint;
+  zero->state.data.assign(model_->spec().state.floats_per_sequence, 0.0f);
+  std::vector<int32_t> whole = turn1.prompt;
+  whole.insert(whole.end(), r1.tokens.begin(), r1.tokens.end());
+  whole.insert(whole.end(), turn2.prompt.begin(), turn2.prompt.end());
+  Request cold = turn2;
+  cold.prompt = whole;
+  const std::vector<int32_t> expect = RunAlone(cold);
+  ASSERT_NE(expect, RunAlone(turn2));  // the zero state would show
+  const Result r2 = SessionTurn(*s, "kept", turn2, foreign);
+  ASSERT_EQ(r2.finish_reason, FinishReason::kLength) << r2.error.ToString();
+  EXPECT_EQ(r2.tokens, expect);
+  // r2 left a new kept state; a zero-state restore beside it is ignored too.
+  const Result r3 = SessionTurn(*s, "kept", MakeRequest({7, 7}, 3, 97), zero);
+  ASSERT_EQ(r3.finish_reason, FinishReason::kLength);
+  whole.insert(whole.end(), r2.tokens.begin(), r2.tokens.end());
+  whole.insert(whole.end(), {7, 7});
+  Request cold3 = MakeRequest(whole, 3, 97);
+  EXPECT_EQ(r3.tokens, RunAlone(cold3));
+  EXPECT_EQ(r3.cached_tokens, static_cast<int64_t>(whole.size() - 3));
+  ExpectDrained(*s);
+}
+
+// Per-turn keys: a turn continues from "c@N" and keeps its state as "c@N+1",
+// so a retried (or rolled-back) turn continues from the same state again.
+TEST_F(SchedulerTest, KeepSessionAsKeepsTheStateUnderAnotherId) {
+  auto s = Make(Options{});
+  const auto turn = [&](const std::string& from, const std::string& keep, const Request& base,
+                        Request::SessionMode mode = Request::SessionMode::kContinueOrStart) {
+    Request r = base;
+    r.session_id = from;
+    r.keep_session_as = keep;
+    r.session_mode = mode;
+    r.use_prefix_cache = false;
+    auto sink = std::make_shared<RecordingSink>();
+    EXPECT_TRUE(s->Submit(r, sink).ok());
+    return sink->Wait();
+  };
+  const Request turn1 = MakeRequest(Tokens(12, 110, 256), 5, 110);
+  const Request turn2 = MakeRequest(Tokens(4, 111, 256), 6, 111);
+  const Result r1 = turn("c@0", "c@1", turn1);
+  ASSERT_EQ(r1.finish_reason, FinishReason::kLength);
+  const Result r2 = turn("c@1", "c@2", turn2, Request::SessionMode::kContinue);
+  ASSERT_EQ(r2.finish_reason, FinishReason::kLength) << r2.error.ToString();
+  std::vector<int32_t> whole = turn1.prompt;
+  whole.insert(whole.end(), r1.tokens.begin(), r1.tokens.end());
+  whole.insert(whole.end(), turn2.prompt.begin(), turn2.prompt.end());
+  Request cold = turn2;
+  cold.prompt = whole;
+  EXPECT_EQ(r2.tokens, RunAlone(cold));
+  // The retry continues from c@1 again, untouched by the first try.
+  const Result retry = turn("c@1", "c@2", turn2, Request::SessionMode::kContinue);
+  EXPECT_EQ(retry.tokens, r2.tokens);
+  EXPECT_EQ(retry.cached_tokens, r2.cached_tokens);
+  // Nothing was ever kept under c@0.
+  EXPECT_EQ(turn("c@0", "", turn2, Request::SessionMode::kContinue).error.code(),
+            StatusCode::kNotFound);
+  ExpectDrained(*s);
+}
+
 // The scheduler is architecture-agnostic: concurrent requests and a session
 // turn on RWKV-7 give their alone-run tokens too.
 TEST(SchedulerRwkvTest, ConcurrentRequestsAndSessionTurnEqualAloneRuns) {
@@ -638,6 +993,13 @@ TEST(SchedulerRwkvTest, ConcurrentRequestsAndSessionTurnEqualAloneRuns) {
   cold.prompt.insert(cold.prompt.end(), {5, 6, 7});
   EXPECT_EQ(nr.cached_tokens, static_cast<int64_t>(cold.prompt.size() - 4));
   EXPECT_EQ(nr.tokens, RunAloneOn(*alone, cold));
+  // Embeddings (read in chunks of the 10-token budget).
+  const std::vector<int32_t> text = Tokens(23, 98, 300);
+  auto es = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(s->Submit(EmbedRequest(text), es).ok());
+  const Result er = es->Wait();
+  ASSERT_EQ(er.finish_reason, FinishReason::kStop) << er.error.ToString();
+  EXPECT_LE(MaxAbsDiff(er.embedding, ModelEmbedding(*alone, text)), 2e-6);
 }
 
 }  // namespace

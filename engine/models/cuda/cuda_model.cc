@@ -98,6 +98,11 @@ Status CudaModel::Enqueue(const StepDims& d) {
 
 Status CudaModel::Forward(const Batch& batch, StatePool& pool, Logits* logits) {
   RS_RETURN_IF_ERROR(ValidateBatch(batch, pool, spec_));
+  for (const SeqChunk& c : batch.seqs) {
+    if (c.embed) {
+      return UnimplementedError("embeddings (SeqChunk::embed) are not implemented on the CUDA backend");
+    }
+  }
   const int n_seq = static_cast<int>(batch.seqs.size());
   const std::vector<int64_t> row0 = TokenRowStarts(batch);
   const std::vector<int64_t> rows64 = LogitRows(batch, row0, logits);

@@ -38,6 +38,8 @@ so use_cache=True raises there; 4.41.2's MambaCache works on torch 1.13.
 
 Usage (see README.md):
   /work/.venv-ref/bin/python tests/data/mamba1/make_goldens.py [--out DIR]
+  /work/.venv-ref/bin/python tests/data/mamba1/make_goldens.py hidden [--out DIR]
+      (only the hidden_golden.json files, from the checkpoints already there)
   /work/.venv-ref/bin/python tests/data/mamba1/make_goldens.py reference \
       MODEL_DIR --tokens 1,2,3 [--state] [--stock]
   (generate_reference.py in this folder is the same "reference" command.)
@@ -554,6 +556,65 @@ def golden_for(case, shape_name, layout, dtype, out_dir, alt_python, stock):
     return logits, golden
 
 
+# Cases that also get hidden_golden.json (the final normed hidden states, for
+# the engine's embeddings): one tied and one untied shape, with and without
+# biases. Kept to the F32 HF files: the states depend on the weights alone.
+HIDDEN_CASES = [("tiny_hf_f32", "tiny"), ("alt_hf_untied_f32", "alt")]
+
+
+def write_hidden_golden(case, shape_name, out_dir, stock):
+    """hidden_golden.json: MambaModel's last_hidden_state at every position.
+
+    last_hidden_state is the output of backbone.norm_f (RMSNorm), exactly what
+    lm_head multiplies; an embedding is the mean of these rows over a text.
+    Also records how far lm_head(last_hidden_state) is from golden.json's
+    logits (0 when both came from the same run), and the float32 reference's
+    distance from these numbers.
+    """
+    shape = SHAPES[shape_name]
+    tokens = tokens_for(shape)
+    model, _, _ = load_reference(out_dir)
+    ids = torch.tensor([tokens])
+    with torch.no_grad():
+        with (contextlib.nullcontext() if stock else pure_float64()):
+            hidden = model.backbone(input_ids=ids, use_cache=False).last_hidden_state[0]
+            logits = model.lm_head(hidden)
+        f32 = copy.deepcopy(model).float().backbone(
+            input_ids=ids, use_cache=False).last_hidden_state[0].double()
+    assert hidden.dtype == torch.float64
+    golden_logits = torch.tensor(
+        json.load(open(os.path.join(out_dir, "golden.json")))["logits"], dtype=torch.float64)
+    checks = {
+        "lm_head_of_hidden_vs_golden_json_logits": maxdiff(logits, golden_logits),
+        "float32_hf_vs_hidden": maxdiff(f32, hidden),
+        "float32_hf_vs_sum_over_positions": maxdiff(f32.sum(0), hidden.sum(0)),
+    }
+    out = {
+        "case": case,
+        "reference": reference_name(stock) + "; MambaModel(...).last_hidden_state (after norm_f)",
+        "tokens": tokens,
+        "d_model": hidden.shape[1],
+        "checks": checks,
+        "max_abs_hidden": hidden.abs().max().item(),
+        "last_hidden_state": hidden.tolist(),
+    }
+    path = os.path.join(out_dir, "hidden_golden.json")
+    with open(path, "w") as f:
+        json.dump(out, f, separators=(",", ":"))
+        f.write("\n")
+    os.chmod(path, 0o644)
+    print("%-22s hidden_golden.json bytes=%d max|h|=%.4f" % (
+        case, os.path.getsize(path), out["max_abs_hidden"]))
+    for k, v in checks.items():
+        print("    %-50s %s" % (k, v))
+
+
+def make_hidden(out_root, stock):
+    torch.set_num_threads(1)
+    for case, shape_name in HIDDEN_CASES:
+        write_hidden_golden(case, shape_name, os.path.join(out_root, case), stock)
+
+
 def make_all(out_root, alt_python, stock):
     torch.set_num_threads(1)
     masters = {name: build_master(name) for name in SHAPES}
@@ -595,6 +656,7 @@ def make_all(out_root, alt_python, stock):
     for low in ["tiny_hf_bf16", "tiny_hf_f16"]:
         print("dtype effect %s vs tiny_hf_f32: max|diff| = %g" % (
             low, maxdiff(results[low], base)))
+    make_hidden(out_root, stock)
     print("versions:", json.dumps(versions()))
 
 
@@ -623,6 +685,14 @@ def reference_main(argv):
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "reference":
         reference_main(sys.argv[2:])
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "hidden":
+        # Only the hidden_golden.json files, from the checkpoints already here.
+        p = argparse.ArgumentParser(prog="make_goldens.py hidden")
+        p.add_argument("--out", default=HERE)
+        p.add_argument("--stock", action="store_true")
+        a = p.parse_args(sys.argv[2:])
+        make_hidden(a.out, a.stock)
         return
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default=HERE, help="output root (default: this folder)")
