@@ -18,9 +18,10 @@ ensure_packages() {
 # Packages every build needs (engine, kernels, CLI, tests, benchmarks).
 RS_BUILD_PACKAGES=(cmake ninja-build g++ make libgtest-dev libbenchmark-dev)
 # Packages the gRPC service needs (the full build; -DRS_ENGINE_ONLY=ON skips it).
-# openssl (the command) makes the TLS tests' certificates.
+# openssl (the command) makes the TLS tests' certificates. The session store
+# links SQLite and libpq; postgresql is the server its tests start themselves.
 RS_SERVICE_PACKAGES=(libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev prometheus-cpp-dev
-  libssl-dev openssl)
+  libssl-dev openssl libsqlite3-dev libpq-dev postgresql)
 
 # Number of parallel build jobs.
 rs_jobs() { nproc 2>/dev/null || echo 2; }

@@ -1,0 +1,23 @@
+#include "sessions/store/open_store.h"
+
+#include "sessions/store/postgres_store.h"
+#include "sessions/store/sqlite_store.h"
+
+namespace rs::sessions {
+
+StatusOr<std::unique_ptr<SessionStore>> OpenSessionStore(const std::string& spec) {
+  const size_t colon = spec.find(':');
+  const std::string kind = colon == std::string::npos ? "" : spec.substr(0, colon);
+  const std::string rest = colon == std::string::npos ? "" : spec.substr(colon + 1);
+  if (kind == "sqlite" && !rest.empty()) {
+    RS_ASSIGN_OR_RETURN(std::unique_ptr<SqliteSessionStore> s, SqliteSessionStore::Open(rest));
+    return std::unique_ptr<SessionStore>(std::move(s));
+  }
+  if (kind == "postgres" && !rest.empty()) {
+    RS_ASSIGN_OR_RETURN(std::unique_ptr<PostgresSessionStore> s, PostgresSessionStore::Open(rest));
+    return std::unique_ptr<SessionStore>(std::move(s));
+  }
+  return InvalidArgumentError("--sessions wants sqlite:PATH, postgres:CONNINFO or off, got '" + spec + "'");
+}
+
+}  // namespace rs::sessions
