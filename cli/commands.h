@@ -15,6 +15,7 @@ int RunInitRandom(int argc, char** argv);
 // The gRPC commands (cli/service/, full build only: RS_HAVE_SERVICE).
 int RunServe(int argc, char** argv);     // serve_cmd.cc
 int RunClient(int argc, char** argv);    // client_cmd.cc
+int RunChat(int argc, char** argv);      // chat_cmd.cc: a client of recurrent.v1.Sessions
 int RunLoadtest(int argc, char** argv);  // loadtest_cmd.cc
 int RunKeygen(int argc, char** argv);    // serve_cmd.cc: an API key and its key-file line
 

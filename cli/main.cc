@@ -25,6 +25,8 @@ const char kUsage[] =
     "             the gRPC server (recurrent serve --help lists every flag)\n"
     "  client     [--target ADDR] (--prompt TEXT | --tokens 1,2,3) [sampling flags] [--json]\n"
     "             | --list-models | --health | --tokenize TEXT | --detokenize 1,2,3\n"
+    "  chat       [--target ADDR] [--session ID] [--message TEXT]: a conversation of the\n"
+    "             Sessions service (recurrent chat --help)\n"
     "  loadtest   --target ADDR --concurrency N (--requests M | --duration S) [--json]\n"
     "  keygen     --tenant NAME [--max-concurrent N] [--models a,b]: a new API key\n"
     "\n"
@@ -50,10 +52,11 @@ int main(int argc, char** argv) {
 #ifdef RS_HAVE_SERVICE
   if (cmd == "serve") return rs::cli::RunServe(argc, argv);
   if (cmd == "client") return rs::cli::RunClient(argc, argv);
+  if (cmd == "chat") return rs::cli::RunChat(argc, argv);
   if (cmd == "loadtest") return rs::cli::RunLoadtest(argc, argv);
   if (cmd == "keygen") return rs::cli::RunKeygen(argc, argv);
 #else
-  if (cmd == "serve" || cmd == "client" || cmd == "loadtest" || cmd == "keygen") {
+  if (cmd == "serve" || cmd == "client" || cmd == "chat" || cmd == "loadtest" || cmd == "keygen") {
     std::fprintf(stderr, "recurrent: \"%s\" needs the gRPC service, which this build (RS_ENGINE_ONLY) left out\n",
                  cmd.c_str());
     return 2;

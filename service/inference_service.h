@@ -76,12 +76,14 @@ class InferenceService final : public InferenceServiceBase {
                                        const recurrent::v1::ListModelsRequest* request,
                                        recurrent::v1::ListModelsResponse* response) override;
 
+  // Admission common to every RPC (also the Sessions service's): accepting,
+  // then the caller's tenant (UNAVAILABLE, UNAUTHENTICATED).
+  Status Admit(grpc::CallbackServerContext* ctx, const Tenant** tenant) const;
+
   class GenerateCall;  // one Generate stream (inference_service.cc)
 
  private:
   friend class GenerateCall;
-  // Admission common to every RPC: accepting, then the caller's tenant.
-  Status Admit(grpc::CallbackServerContext* ctx, const Tenant** tenant) const;
   // Tokenize / Detokenize: admission, the model (NOT_FOUND), the tenant's
   // permission, and a tokenizer (INVALID_ARGUMENT without one).
   StatusOr<ServedModel*> TokenizerModel(grpc::CallbackServerContext* ctx, const std::string& model,

@@ -83,6 +83,10 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, creds, &s->port_);
   builder.RegisterService(s->service_.get());
+  if (options.addon) {
+    RS_ASSIGN_OR_RETURN(s->addon_, options.addon(s->models_.get(), s->service_.get(), s->log_.get()));
+    builder.RegisterService(s->addon_->service());
+  }
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, options.keepalive_time_ms);
@@ -98,6 +102,7 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   grpc::HealthCheckServiceInterface* health = s->server_->GetHealthCheckService();
   health->SetServingStatus(false);
   health->SetServingStatus(kServiceName, false);
+  if (s->addon_ != nullptr) health->SetServingStatus(s->addon_->health_name(), false);
   return s;
 }
 
@@ -109,6 +114,7 @@ void Server::SetServing() {
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
   for (ServedModel* m : models_->List()) health->SetServingStatus(std::string(kServiceName) + "/" + m->name, true);
   health->SetServingStatus(kServiceName, true);
+  if (addon_ != nullptr) health->SetServingStatus(addon_->health_name(), true);
   health->SetServingStatus(true);
   service_->SetAccepting(true, "serving");
   metrics_->SetReady(true);
@@ -123,8 +129,11 @@ int Server::Drain(std::chrono::milliseconds drain_time) {
     service_->SetAccepting(false, "draining");
     metrics_->SetReady(false);
   }
-  const bool clean = service_->WaitNoneInFlight(std::chrono::steady_clock::now() + drain_time);
-  const int left = clean ? 0 : static_cast<int>(service_->in_flight());
+  const auto deadline = std::chrono::steady_clock::now() + drain_time;
+  const bool clean = service_->WaitNoneInFlight(deadline) &&
+                     (addon_ == nullptr || addon_->WaitNoneInFlight(deadline));
+  const int left = clean ? 0
+                         : static_cast<int>(service_->in_flight() + (addon_ == nullptr ? 0 : addon_->in_flight()));
   Shutdown();
   return left;
 }

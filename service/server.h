@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -30,9 +31,25 @@
 
 namespace grpc {
 class Server;
-}
+class Service;
+}  // namespace grpc
 
 namespace rs::service {
+
+// A service served beside Inference (recurrent.v1.Sessions): it shares the
+// admission (accepting, tenants), health and drain of the server.
+class ServiceAddon {
+ public:
+  virtual ~ServiceAddon() = default;
+  virtual grpc::Service* service() = 0;
+  // Its grpc.health.v1 name ("recurrent.v1.Sessions"), SERVING with the server.
+  virtual std::string health_name() const = 0;
+  virtual int64_t in_flight() const = 0;
+  virtual bool WaitNoneInFlight(std::chrono::steady_clock::time_point deadline) = 0;
+};
+// Builds the addon once the registry, admission and log exist.
+using AddonFactory = std::function<StatusOr<std::unique_ptr<ServiceAddon>>(
+    ModelRegistry* models, const InferenceService* admission, const RequestLog* log)>;
 
 struct ServerOptions {
   std::string listen = "127.0.0.1:50051";          // host:port; port 0 picks a free one
@@ -46,6 +63,7 @@ struct ServerOptions {
   int keepalive_timeout_ms = 10000;  // and drops it when no ack comes within this
   int min_client_ping_interval_ms = 10000;  // clients may ping this often
   std::FILE* request_log = stderr;  // null: no per-request log lines
+  AddonFactory addon;               // empty: Inference only
 };
 
 class Server {
@@ -78,6 +96,7 @@ class Server {
   std::unique_ptr<RequestLog> log_;
   std::unique_ptr<InferenceService> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<ServiceAddon> addon_;  // destroyed first (after Shutdown)
   std::unique_ptr<MetricsHttpServer> metrics_http_;
   int port_ = 0;
   int metrics_port_ = 0;

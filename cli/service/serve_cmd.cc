@@ -4,6 +4,7 @@
 // serves until SIGTERM or SIGINT, then drains: health NOT_SERVING, new RPCs
 // UNAVAILABLE, streams in flight finish within --drain-seconds, exit 0.
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +14,8 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "service/server.h"
+#include "sessions/service/sessions_service.h"
+#include "sessions/store/open_store.h"
 
 namespace rs::cli {
 namespace {
@@ -82,6 +85,12 @@ StatusOr<std::vector<ModelArg>> ParseModels(const Flags& flags) {
   return out;
 }
 
+std::string HostName() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof(buf) - 1) != 0 || buf[0] == '\0') return "localhost";
+  return buf;
+}
+
 StatusOr<int64_t> IntFlag(const Flags& flags, const char* name, int64_t def, int64_t lo, int64_t hi) {
   RS_ASSIGN_OR_RETURN(int64_t v, flags.GetInt(name, def));
   if (v < lo || v > hi) {
@@ -134,6 +143,25 @@ Status RunServer(const Flags& flags) {
   opts.max_message_bytes = static_cast<int>(max_msg);
   opts.keepalive_time_ms = static_cast<int>(keepalive_s * 1000);
   opts.request_log = flags.Has("no-request-log") ? nullptr : stderr;
+
+  // The session store opens first (it outlives the server) and fails the
+  // turns this replica's previous life left pending.
+  std::unique_ptr<sessions::SessionStore> store;
+  const std::string sessions_flag = flags.Get("sessions", "sqlite:recurrent-sessions.db");
+  if (sessions_flag != "off") {
+    RS_ASSIGN_OR_RETURN(int64_t max_turns, IntFlag(flags, "max-turns", 32, 1, 4096));
+    RS_ASSIGN_OR_RETURN(store, sessions::OpenSessionStore(sessions_flag));
+    sessions::SessionsServiceOptions so;
+    // Default: host:port; with port 0 (any free one) host:pid-N, as a
+    // restarted process cannot know its previous port.
+    const std::string port = opts.listen.substr(opts.listen.rfind(':') + 1);
+    so.owner = flags.Get("replica-id", HostName() + ":" + (port == "0" ? "pid-" + std::to_string(getpid()) : port));
+    so.max_turns_in_flight = static_cast<int>(max_turns);
+    RS_ASSIGN_OR_RETURN(int64_t abandoned, store->FailPendingTurns(so.owner));
+    std::fprintf(stderr, "recurrent serve: sessions in %s (%s)%s\n", sessions_flag.c_str(), store->kind(),
+                 abandoned > 0 ? (", " + std::to_string(abandoned) + " interrupted turn(s) marked failed").c_str() : "");
+    opts.addon = sessions::SessionsAddonFactory(store.get(), so);
+  }
 
   RS_ASSIGN_OR_RETURN(std::unique_ptr<service::Server> server, service::Server::Start(opts));
   const std::string host = opts.listen.substr(0, opts.listen.rfind(':'));
@@ -194,7 +222,7 @@ int RunServe(int argc, char** argv) {
   Flags flags({"model", "tokenizer", "threads", "device", "listen", "metrics-listen", "max-message-bytes",
                "keepalive-seconds", "tls-cert", "tls-key", "tls-client-ca", "api-keys", "max-seqs", "max-queue",
                "max-step-tokens", "max-prompt-tokens", "max-tokens-limit", "max-slots-per-tenant", "swap-mib",
-               "prefix-cache-mib", "session-cache-mib", "drain-seconds"},
+               "prefix-cache-mib", "session-cache-mib", "drain-seconds", "sessions", "replica-id", "max-turns"},
               {"no-request-log", "help"});
   if (Status s = flags.Parse(argc, argv, 2); !s.ok()) {
     Fail("serve", s);

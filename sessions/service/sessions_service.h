@@ -1,0 +1,133 @@
+// recurrent.v1.Sessions on gRPC's callback API (issue #6): RecurrentGPT
+// conversations kept in a SessionStore, their turns run by TurnRunner over
+// the served models' schedulers.
+//
+// Every RPC: admission (the server accepting, the caller's tenant by API
+// key, as for Inference), then its work on a small pool of worker threads
+// (store calls block on disk or network; gRPC's threads never do). A Turn
+// streams its reply through a reactor with one write in flight (text that
+// arrives meanwhile is merged), then one TurnResult. A client that goes away
+// does not cancel the turn: it completes and commits, and a retry with the
+// same request_id replays it.
+//
+// Status codes: as sessions.proto says; RESOURCE_EXHAUSTED when
+// max_turns_in_flight turns run already.
+//
+// Thread-safety: gRPC calls the handlers from its threads; WaitNoneInFlight
+// from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "recurrent/v1/sessions.grpc.pb.h"
+#include "service/inference_service.h"
+#include "service/model_registry.h"
+#include "service/request_log.h"
+#include "service/server.h"
+#include "sessions/core/turn_runner.h"
+#include "sessions/store/session_store.h"
+
+namespace rs::sessions {
+
+struct SessionsServiceOptions {
+  std::string owner = "local";  // this replica's name in the store
+  int worker_threads = 8;        // blocking store work and turns
+  int max_turns_in_flight = 32;
+  size_t max_message_bytes = 32 << 10;
+  size_t max_system_prompt_bytes = 64 << 10;
+  size_t max_memory_text_bytes = 16 << 10;
+};
+
+class SessionsService final : public recurrent::v1::Sessions::CallbackService {
+ public:
+  // All pointers must outlive the service; `log` may be null. `admission`
+  // decides whether RPCs are accepted and who the caller is.
+  SessionsService(service::ModelRegistry* models, const service::InferenceService* admission,
+                  SessionStore* store, const service::RequestLog* log, SessionsServiceOptions options);
+  ~SessionsService() override;  // waits for the workers
+
+  // Turns and unary calls in flight.
+  int64_t in_flight() const { return in_flight_.load(); }
+  bool WaitNoneInFlight(std::chrono::steady_clock::time_point deadline);
+
+  using ServerContext = grpc::CallbackServerContext;
+  grpc::ServerUnaryReactor* CreateSession(ServerContext* ctx, const recurrent::v1::CreateSessionRequest* req,
+                                          recurrent::v1::Session* resp) override;
+  grpc::ServerUnaryReactor* GetSession(ServerContext* ctx, const recurrent::v1::GetSessionRequest* req,
+                                       recurrent::v1::Session* resp) override;
+  grpc::ServerUnaryReactor* ListSessions(ServerContext* ctx, const recurrent::v1::ListSessionsRequest* req,
+                                         recurrent::v1::ListSessionsResponse* resp) override;
+  grpc::ServerUnaryReactor* DeleteSession(ServerContext* ctx, const recurrent::v1::DeleteSessionRequest* req,
+                                          recurrent::v1::DeleteSessionResponse* resp) override;
+  grpc::ServerWriteReactor<recurrent::v1::TurnResponse>* Turn(ServerContext* ctx,
+                                                              const recurrent::v1::TurnRequest* req) override;
+  grpc::ServerUnaryReactor* GetMemory(ServerContext* ctx, const recurrent::v1::GetMemoryRequest* req,
+                                      recurrent::v1::Memory* resp) override;
+  grpc::ServerUnaryReactor* EditMemory(ServerContext* ctx, const recurrent::v1::EditMemoryRequest* req,
+                                       recurrent::v1::Memory* resp) override;
+  grpc::ServerUnaryReactor* Rollback(ServerContext* ctx, const recurrent::v1::RollbackRequest* req,
+                                     recurrent::v1::Session* resp) override;
+  grpc::ServerUnaryReactor* Fork(ServerContext* ctx, const recurrent::v1::ForkRequest* req,
+                                 recurrent::v1::Session* resp) override;
+  grpc::ServerUnaryReactor* Export(ServerContext* ctx, const recurrent::v1::ExportRequest* req,
+                                   recurrent::v1::ExportResponse* resp) override;
+  grpc::ServerUnaryReactor* Import(ServerContext* ctx, const recurrent::v1::ImportRequest* req,
+                                   recurrent::v1::Session* resp) override;
+
+  class TurnCall;  // one Turn stream (sessions_service.cc)
+
+ private:
+  // Admission, then `work(tenant)` on a worker; its status finishes the call.
+  grpc::ServerUnaryReactor* Unary(ServerContext* ctx, const char* method,
+                                  std::function<Status(const service::Tenant&)> work);
+  void Post(std::function<void()> task);
+  void WorkerLoop();
+  void Done();
+  // The turn model and runner of a served model (created on first use);
+  // NOT_FOUND for an unknown model, INVALID_ARGUMENT for one without a
+  // tokenizer.
+  struct PerModel {
+    TurnModel* model;
+    TurnRunner* runner;
+  };
+  StatusOr<PerModel> ForModel(const std::string& model);
+  Status FillMemory(const std::string& tenant, const std::string& id, recurrent::v1::Memory* out);
+  void Log(const service::RequestLogEntry& entry) const;
+
+  service::ModelRegistry* models_;
+  const service::InferenceService* admission_;
+  SessionStore* store_;
+  const service::RequestLog* log_;
+  SessionsServiceOptions options_;
+
+  std::mutex runners_mu_;
+  std::map<std::string, std::pair<std::unique_ptr<TurnModel>, std::unique_ptr<TurnRunner>>> per_model_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;       // work queued / stopping
+  std::condition_variable idle_cv_;  // in_flight_ reached 0
+  std::vector<std::function<void()>> queue_;
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+  std::atomic<int64_t> in_flight_{0};
+  std::atomic<int> turns_in_flight_{0};
+};
+
+}  // namespace rs::sessions
+
+namespace rs::sessions {
+
+// The server addon (service/server.h) that serves recurrent.v1.Sessions over
+// `store`, which must outlive it.
+service::AddonFactory SessionsAddonFactory(SessionStore* store, SessionsServiceOptions options);
+
+}  // namespace rs::sessions
