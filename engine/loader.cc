@@ -8,6 +8,7 @@
 #include "engine/io/tensor_store.h"
 #include "engine/model.h"
 #include "engine/models/mamba1.h"
+#include "engine/models/mamba2.h"
 #if RS_HAVE_CUDA
 #include "engine/models/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_probe.h"
@@ -32,12 +33,45 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Python's json module writes the non-JSON literals Infinity, -Infinity and
+// NaN (HF Mamba-2 configs: "time_step_limit": [0.0, Infinity]). Outside
+// strings they become 1e308, -1e308 (beyond float: infinite to the models)
+// and null, so the strict parser reads such config.json files.
+std::string PythonJsonLiterals(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      out.push_back(c);
+      if (c == '\\' && i + 1 < text.size()) {
+        out.push_back(text[++i]);
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') in_string = true;
+    if (text.compare(i, 8, "Infinity") == 0) {
+      out += "1e308";
+      i += 7;
+    } else if (text.compare(i, 3, "NaN") == 0) {
+      out += "null";
+      i += 2;
+    } else {
+      out.push_back(c);  // "-Infinity" becomes "-1e308"
+    }
+  }
+  return out;
+}
+
 StatusOr<json::Value> ReadJsonFile(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFoundError("cannot open " + path.string());
   std::stringstream ss;
   ss << in.rdbuf();
-  auto v = json::Parse(ss.str());
+  auto v = json::Parse(PythonJsonLiterals(ss.str()));
   if (!v.ok()) return InvalidArgumentError(path.string() + ": " + v.status().message());
   if (!v->is_object()) return InvalidArgumentError(path.string() + ": not a JSON object");
   return std::move(v).value();
@@ -130,7 +164,7 @@ StatusOr<std::unique_ptr<Model>> LoadCpuModel(std::unique_ptr<io::TensorStore> s
   if ((model_type.empty() || model_type == "mamba") && has_mamba1) {
     return LoadMamba1(std::move(store), config, options);
   }
-  if (model_type == "mamba2" || has_mamba2) return UnimplementedError("Mamba-2 models are not supported yet");
+  if (model_type == "mamba2" || has_mamba2) return LoadMamba2(std::move(store), config, options);
   if (has_rwkv7) {
     return LoadRwkv7(std::move(store), options);
   }

@@ -40,6 +40,36 @@ Status WriteRandomMamba1(const std::string& dir, const RandomMamba1Options& opti
 // "mamba-370m", "mamba-790m", "mamba-1.4b", "mamba-2.8b". NOT_FOUND otherwise.
 StatusOr<RandomMamba1Options> Mamba1Shape(const std::string& name);
 
+// Random Mamba-2 checkpoints in the HF Mamba2ForCausalLM layout
+// (config.json with model_type "mamba2" + model.safetensors), initialized as
+// mamba_ssm's Mamba2 (kaiming-uniform linears, out_proj scaled by
+// 1/sqrt(n_layer), A_log = log U(1, 16), dt bias = inverse softplus of a
+// log-uniform dt in [1e-3, 1e-1], D = 1, norms 1).
+struct RandomMamba2Options {
+  int64_t d_model = 192;
+  int64_t n_layer = 4;
+  int64_t vocab_size = 256;
+  int64_t d_state = 32;
+  int64_t head_dim = 32;  // heads = expand * d_model / head_dim
+  int64_t expand = 2;
+  int64_t n_groups = 1;
+  int64_t d_conv = 4;
+  int64_t chunk_size = 256;
+  // time_step_limit; written only when not the default (0, inf).
+  double dt_min = 0.0, dt_max = 0.0;  // dt_max 0: no upper limit
+  DType dtype = DType::kF32;  // F32, F16 or BF16 for every tensor
+  uint64_t seed = 1;
+  bool tie_embeddings = true;
+};
+
+// Writes `dir`/config.json and `dir`/model.safetensors (creating `dir`).
+Status WriteRandomMamba2(const std::string& dir, const RandomMamba2Options& options);
+
+// Named published shapes: "mamba2-130m" (768, 24 layers, d_state 128, head
+// dim 64, vocab 50288), "mamba2-370m", "mamba2-780m", "mamba2-1.3b",
+// "mamba2-2.7b". NOT_FOUND otherwise.
+StatusOr<RandomMamba2Options> Mamba2Shape(const std::string& name);
+
 // Random RWKV checkpoints with BlinkDL's tensor names and shapes, written as
 // `dir`/model.safetensors (the loader also reads BlinkDL's .pth files).
 // Values are drawn to resemble trained statistics (decays spread over their

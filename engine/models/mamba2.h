@@ -1,0 +1,78 @@
+// Mamba-2 (Dao & Gu 2024, "Transformers are SSMs") on the CPU backend, as
+// the original state-spaces/mamba_ssm `Mamba2` module computes it (HF
+// transformers' Mamba2ForCausalLM computes the same for n_groups = 1), with
+// fp32 activations, residual stream and state, and weights used in place
+// (F32, F16 or BF16; memory-mapped).
+//
+// Per layer, with z (E), xBC (E + 2GN) and dt (H) the three parts of
+// in_proj(norm(h)) (no d_mlp part: such checkpoints are UNIMPLEMENTED):
+//   xBC = silu(causal depthwise conv1d(xBC)); x, B, C = split(xBC)
+//   per head h (group g = h / (H/G)):
+//     dt   = clamp(softplus(dt + dt_bias[h]), time_step_limit)
+//     S[h] = exp(dt * A[h]) * S[h] + dt * x[h] ⊗ B[g]       A = -exp(A_log)
+//     y[h] = S[h] · C[g] + D ⊙ x[h]
+//   y = GroupRMSNorm(y ⊙ silu(z)) ⊙ norm.weight, one RMS per group of E/G
+//       channels (mamba_ssm RMSNormGated, group_size = E/G,
+//       norm_before_gate = False)
+//   h += out_proj(y)
+// then norm_f and lm_head (tied to the embedding when lm_head.weight is
+// absent). For n_groups > 1 this follows the original, not HF transformers
+// 4.48, whose MambaRMSNormGated normalizes over all E channels at once (and
+// whose chunked prefill maps heads to groups as h % G); see
+// tests/data/mamba2/make_goldens.py.
+//
+// Per-sequence state per layer (fp32): the conv state, (K-1) × (E + 2GN)
+// (the previous K-1 inputs of the causal conv, oldest first; HF keeps K
+// columns, the newest of which is the current input), and the SSM state,
+// H × P × N (HF's ssm_states layout).
+//
+// Prefill: a sequence's chunk of at least Mamba2Options::ssd_min_tokens
+// tokens runs the chunked SSD matrix form (kernels::SsdChunked, in chunks of
+// min(chunk_size from config (default 256), Mamba2Options::ssd_max_chunk)
+// tokens), shorter chunks (decode) the recurrence (kernels::SsdScan). The two agree within float
+// rounding, NOT bitwise: unlike the other CPU models, a long chunk's logits and state can differ in
+// the last bits from the same tokens run as single steps. Every other contract of Model holds
+// bitwise (batched == unbatched, thread count, chunks shorter than ssd_min_tokens == single steps),
+// because the path of a sequence depends only on its own chunk length.
+//
+// Thread-safety: see Model. Forward() uses the model's own thread pool.
+#pragma once
+
+#include <memory>
+
+#include "engine/io/tensor_store.h"
+#include "engine/model.h"
+#include "engine/util/json.h"
+
+namespace rs::engine {
+
+struct Mamba2Options {
+  // Chunks of at least this many tokens take the SSD matrix form; 0 means
+  // never (always the recurrence, bitwise equal to single steps).
+  int64_t ssd_min_tokens = 32;
+  // The SSD form's chunk length is min(config chunk_size, ssd_max_chunk)
+  // (0: no cap). The length changes only rounding, not the function; on the
+  // CPU the intra-chunk work grows with it (no tensor cores make it free):
+  // mamba2-130m shape, one layer, 512 tokens, one thread: chunk 32 12-15 ms,
+  // 64 13-16 ms, 256 19-21 ms, the recurrence 13-21 ms.
+  int64_t ssd_max_chunk = 32;
+};
+
+// Builds a Mamba-2 model from the tensors of `store`: names
+// backbone.layers.N.mixer.{in_proj,conv1d,dt_bias,A_log,D,norm,out_proj}
+// with HF's `backbone.embeddings.weight` or the original's
+// `backbone.embedding.weight`. `config` (config.json, either layout; may be
+// null) gives n_groups (HF `n_groups`, original `ssm_cfg.ngroups`; default
+// 1), the SSD chunk size (`chunk_size`; default 256), the time-step limit
+// (HF `time_step_limit`, original `ssm_cfg.dt_limit`; default (0, inf)) and
+// the norm epsilon (`layer_norm_epsilon` / `norm_epsilon`; default 1e-5);
+// heads, head dim, d_state (checked against `state_size` / `ssm_cfg.d_state`
+// when given), conv kernel, and vocabulary come from the tensor shapes.
+// Errors: INVALID_ARGUMENT (missing tensor, wrong shape, dimensions that do
+// not divide), UNIMPLEMENTED (features other than the above: d_mlp,
+// attention layers, norm_before_gate, LayerNorm, non-float dtypes).
+StatusOr<std::unique_ptr<Model>> LoadMamba2(std::unique_ptr<io::TensorStore> store,
+                                            const json::Value* config, const LoadOptions& options,
+                                            const Mamba2Options& mamba2_options = {});
+
+}  // namespace rs::engine

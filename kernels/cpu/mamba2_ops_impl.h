@@ -1,0 +1,305 @@
+// Internal to kernels/cpu: the Mamba-2 ops of mamba2_ops.h written once
+// against vec16.h. Included by mamba2_ops.cc (scalar level),
+// mamba2_ops_avx2.cc and mamba2_ops_avx512.cc, each defining RS_MAMBA2_LEVEL
+// (the namespace of its copy) and compiled with its own ISA flags.
+//
+// Multiply-adds are fused (FMA) at the avx2 and avx512 levels, separate at
+// the scalar level: results differ between levels in the last bits.
+//
+// Vector layout: the state dimension N is the vector axis (S rows are
+// (h, p) pairs of N floats, HF's layout), in vectors of 16 with a
+// zero-padded tail; dot products over N keep 16 lane sums reduced by
+// vec16::Sum's fixed tree, so every result depends only on N, never on
+// where a head or token falls. dt and the per-step decay are scalars per
+// (token, head), computed with libm (the same at every level).
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#if defined(__AVX512F__) || defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+#include "kernels/cpu/mamba2_ops.h"
+#include "kernels/cpu/mamba2_ops_internal.h"
+#include "kernels/cpu/vec16.h"
+
+namespace rs::kernels::internal::RS_MAMBA2_LEVEL {
+namespace {
+
+using vec16::Load;
+using vec16::LoadPartial;
+using vec16::Splat;
+using vec16::Store;
+using vec16::StorePartial;
+using vec16::V16;
+
+// a * b + c, fused where the level has FMA (one rounding), else mul + add.
+static inline V16 Fma(V16 a, V16 b, V16 c) {
+#if defined(__AVX512F__)
+  __m512 r = _mm512_fmadd_ps(reinterpret_cast<__m512&>(a), reinterpret_cast<__m512&>(b),
+                             reinterpret_cast<__m512&>(c));
+  return reinterpret_cast<V16&>(r);
+#elif defined(__FMA__)
+  V16 r;
+  const float* pa = reinterpret_cast<const float*>(&a);
+  const float* pb = reinterpret_cast<const float*>(&b);
+  const float* pc = reinterpret_cast<const float*>(&c);
+  float* pr = reinterpret_cast<float*>(&r);
+  for (int i = 0; i < 16; i += 8) {
+    _mm256_storeu_ps(pr + i, _mm256_fmadd_ps(_mm256_loadu_ps(pa + i), _mm256_loadu_ps(pb + i),
+                                             _mm256_loadu_ps(pc + i)));
+  }
+  return r;
+#else
+  return a * b + c;
+#endif
+}
+
+// dt = clamp(softplus(raw + bias), lo, hi), softplus as torch (threshold 20).
+inline float DtOf(float raw, float bias, float lo, float hi) {
+  const float v = raw + bias;
+  const float sp = v > 20.0f ? v : std::log1p(std::exp(v));
+  return std::min(std::max(sp, lo), hi);
+}
+
+// a · b over n floats.
+inline float Dot(const float* a, const float* b, int64_t n) {
+  V16 acc = Splat(0.0f);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) acc = Fma(Load(a + i), Load(b + i), acc);
+  if (i < n) acc = Fma(LoadPartial(a + i, n - i), LoadPartial(b + i, n - i), acc);
+  return vec16::Sum(acc);
+}
+
+// One token of one head: S (P, N) = dA * S + (dt x) ⊗ B; y = S C + D x.
+inline void ScanToken(int64_t P, int64_t N, float dA, float dt, const float* x, const float* B,
+                      const float* C, const float* D, float* S, float* y) {
+  const V16 dAv = Splat(dA);
+  for (int64_t p = 0; p < P; ++p) {
+    float* s = S + p * N;
+    const V16 xs = Splat(dt * x[p]);
+    V16 acc = Splat(0.0f);
+    int64_t n = 0;
+    for (; n + 16 <= N; n += 16) {
+      const V16 sv = Fma(Load(s + n), dAv, xs * Load(B + n));
+      Store(s + n, sv);
+      acc = Fma(sv, Load(C + n), acc);
+    }
+    if (n < N) {
+      const int64_t r = N - n;
+      const V16 sv = Fma(LoadPartial(s + n, r), dAv, xs * LoadPartial(B + n, r));
+      StorePartial(s + n, sv, r);
+      acc = Fma(sv, LoadPartial(C + n, r), acc);
+    }
+    y[p] = vec16::Sum(acc) + D[p] * x[p];
+  }
+}
+
+void SsdScanImpl(const SsdParams& q, const SsdInputs& in, float* S, float* y, int64_t ldy,
+                 int64_t h0, int64_t h1) {
+  const int64_t P = q.P, N = q.N, heads_per_group = q.H / q.G;
+  // Head by head, all tokens: a head's state (P x N) stays in L1.
+  for (int64_t h = h0; h < h1; ++h) {
+    const int64_t g = h / heads_per_group;
+    for (int64_t t = 0; t < in.T; ++t) {
+      const float dt = DtOf(in.dt[t * in.ldd + h], q.dt_bias[h], q.dt_min, q.dt_max);
+      const float dA = std::exp(dt * q.A[h]);
+      ScanToken(P, N, dA, dt, in.x + t * in.ldx + h * P, in.B + t * in.ldbc + g * N,
+                in.C + t * in.ldbc + g * N, q.D + h * P, S + h * P * N, y + t * ldy + h * P);
+    }
+  }
+}
+
+// Columns [c0, c0 + 16 kV) of AccumulateRows, in kV register accumulators.
+template <int kV>
+inline void AccumulateBlock(float* out, bool accumulate, int64_t count, const float* coef,
+                            int64_t cs, const float* rows, int64_t rs) {
+  V16 acc[kV];
+  for (int k = 0; k < kV; ++k) acc[k] = accumulate ? Load(out + 16 * k) : Splat(0.0f);
+  for (int64_t i = 0; i < count; ++i, rows += rs) {
+    const V16 cv = Splat(coef[i * cs]);
+    for (int k = 0; k < kV; ++k) acc[k] = Fma(cv, Load(rows + 16 * k), acc[k]);
+  }
+  for (int k = 0; k < kV; ++k) Store(out + 16 * k, acc[k]);
+}
+
+// out[0..n) = (accumulate ? out : 0) + Σ_{i < count} coef[i * cs] * rows[i * rs + 0..n),
+// summed in order of i for every element (so the result does not depend on
+// how columns are blocked). Columns go in register blocks of 8, 4, 2, 1
+// vectors, then a zero-padded tail.
+inline void AccumulateRows(float* out, bool accumulate, int64_t n, int64_t count, const float* coef,
+                           int64_t cs, const float* rows, int64_t rs) {
+  int64_t c0 = 0;
+  for (; c0 + 128 <= n; c0 += 128)
+    AccumulateBlock<8>(out + c0, accumulate, count, coef, cs, rows + c0, rs);
+  if (c0 + 64 <= n) {
+    AccumulateBlock<4>(out + c0, accumulate, count, coef, cs, rows + c0, rs);
+    c0 += 64;
+  }
+  if (c0 + 32 <= n) {
+    AccumulateBlock<2>(out + c0, accumulate, count, coef, cs, rows + c0, rs);
+    c0 += 32;
+  }
+  if (c0 + 16 <= n) {
+    AccumulateBlock<1>(out + c0, accumulate, count, coef, cs, rows + c0, rs);
+    c0 += 16;
+  }
+  if (c0 < n) {
+    const int64_t m = n - c0;
+    V16 acc = accumulate ? LoadPartial(out + c0, m) : Splat(0.0f);
+    const float* r = rows + c0;
+    for (int64_t i = 0; i < count; ++i, r += rs)
+      acc = Fma(Splat(coef[i * cs]), LoadPartial(r, m), acc);
+    StorePartial(out + c0, acc, m);
+  }
+}
+
+// dst (cols, ldd) = srcᵀ, src rows `ld` apart.
+inline void Transpose(const float* src, int64_t rows, int64_t cols, int64_t ld, int64_t ldd,
+                      float* dst) {
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) dst[c * ldd + r] = src[r * ld + c];
+  }
+}
+
+// Scratch of one SsdChunked call (per thread, grown on demand).
+struct ChunkScratch {
+  std::vector<float> bt;         // (N, Lp) Bᵀ of the current group's chunk (zero padded)
+  std::vector<float> cb;         // (L, Lp) C_l · B_s of the current group, s <= l
+  std::vector<float> w;          // (L, Lp) cb * decay(l, s) * dt[s]
+  std::vector<float> st;         // (N, P) S0ᵀ of the current head
+  std::vector<float> dt;         // (L)
+  std::vector<double> dA;        // (L) exp(dt * A), double
+  std::vector<double> dec;       // (L) decay(l, s) for the current row l
+  std::vector<float> out_decay;  // (L) decay from the chunk start to l (inclusive)
+  std::vector<float> in_coef;    // (L) decay from s to the chunk end, times dt[s]
+  std::vector<float> coef;       // (max(L, N)) per-row coefficients
+  std::vector<float> yacc;       // (P)
+};
+
+void SsdChunkedImpl(const SsdParams& q, const SsdInputs& in, int64_t chunk, float* S, float* y,
+                    int64_t ldy, int64_t h0, int64_t h1) {
+  thread_local ChunkScratch sc;
+  const int64_t P = q.P, N = q.N, L = chunk, heads_per_group = q.H / q.G;
+  const int64_t Lp = (L + 15) / 16 * 16;  // row stride of bt, cb and w: whole vectors
+  const auto sz = [](int64_t n) { return static_cast<size_t>(n); };
+  if (sc.cb.size() < sz(L * Lp)) {
+    sc.cb.resize(sz(L * Lp));
+    sc.w.resize(sz(L * Lp));
+  }
+  sc.bt.assign(sz(N * Lp), 0.0f);
+  sc.st.resize(sz(N * P));
+  sc.dt.resize(sz(L));
+  sc.dA.resize(sz(L));
+  sc.dec.resize(sz(L));
+  sc.out_decay.resize(sz(L));
+  sc.in_coef.resize(sz(L));
+  sc.coef.resize(sz(std::max(L, N)));
+  sc.yacc.resize(sz(P));
+  for (int64_t c0 = 0; c0 < in.T; c0 += L) {
+    const int64_t Lc = std::min(L, in.T - c0);
+    int64_t cb_group = -1;
+    for (int64_t h = h0; h < h1; ++h) {
+      const int64_t g = h / heads_per_group;
+      const float* Bg = in.B + c0 * in.ldbc + g * N;  // row l at Bg + l * ldbc
+      const float* Cg = in.C + c0 * in.ldbc + g * N;
+      const float* xh = in.x + c0 * in.ldx + h * P;  // row l at xh + l * ldx
+      float* Sh = S + h * P * N;
+      if (g != cb_group) {  // CB[l, s] = C_l · B_s (s <= l), shared by the group's heads
+        // Whole vectors of each row (entries s > l are computed, never used).
+        Transpose(Bg, Lc, N, in.ldbc, Lp, sc.bt.data());
+        for (int64_t l = 0; l < Lc; ++l) {
+          AccumulateRows(&sc.cb[sz(l * Lp)], false, (l + 16) / 16 * 16, N, Cg + l * in.ldbc, 1,
+                         sc.bt.data(), Lp);
+        }
+        cb_group = g;
+      }
+      // Per-step dt and decay; decays from the chunk start (out) and to its end (in).
+      double run = 1.0;
+      for (int64_t l = 0; l < Lc; ++l) {
+        sc.dt[sz(l)] = DtOf(in.dt[(c0 + l) * in.ldd + h], q.dt_bias[h], q.dt_min, q.dt_max);
+        sc.dA[sz(l)] = std::exp(static_cast<double>(sc.dt[sz(l)]) * static_cast<double>(q.A[h]));
+        run *= sc.dA[sz(l)];
+        sc.out_decay[sz(l)] = static_cast<float>(run);
+      }
+      run = 1.0;
+      for (int64_t s = Lc - 1; s >= 0; --s) {
+        sc.in_coef[sz(s)] = static_cast<float>(run) * sc.dt[sz(s)];
+        run *= sc.dA[sz(s)];
+      }
+      // W[l, s] = CB[l, s] * decay(l, s) * dt[s], decay(l, s) = prod_{i=s+1..l} dA[i]
+      // (row l is row l-1 times dA[l]; decays below 1e-40 are 0).
+      double* dec = sc.dec.data();
+      for (int64_t l = 0; l < Lc; ++l) {
+        const double a = sc.dA[sz(l)];
+        for (int64_t s = 0; s < l; ++s) {
+          const double d = dec[s] * a;
+          dec[s] = d < 1e-40 ? 0.0 : d;
+        }
+        dec[l] = 1.0;
+        float* wl = &sc.w[sz(l * Lp)];
+        const float* cbl = &sc.cb[sz(l * Lp)];
+        for (int64_t s = 0; s <= l; ++s) wl[s] = cbl[s] * static_cast<float>(dec[s]) * sc.dt[sz(s)];
+      }
+      // y[l] = Σ_{s<=l} W[l, s] x[s] + out_decay[l] (S0 C[l]) + D x[l].
+      Transpose(Sh, P, N, N, P, sc.st.data());
+      const float* Dh = q.D + h * P;
+      for (int64_t l = 0; l < Lc; ++l) {
+        float* acc = sc.yacc.data();
+        AccumulateRows(acc, false, P, l + 1, &sc.w[sz(l * Lp)], 1, xh, in.ldx);
+        const float* Cl = Cg + l * in.ldbc;
+        const float od = sc.out_decay[sz(l)];
+        for (int64_t n = 0; n < N; ++n) sc.coef[sz(n)] = od * Cl[n];
+        AccumulateRows(acc, true, P, N, sc.coef.data(), 1, sc.st.data(), P);
+        const float* xl = xh + l * in.ldx;
+        float* yl = y + (c0 + l) * ldy + h * P;
+        for (int64_t p = 0; p < P; ++p) yl[p] = acc[p] + Dh[p] * xl[p];
+      }
+      // S = out_decay[Lc-1] * S0 + Σ_s in_coef[s] x[s, p] B[s].
+      const float chunk_decay = sc.out_decay[sz(Lc - 1)];
+      for (int64_t p = 0; p < P; ++p) {
+        float* Sp = Sh + p * N;
+        for (int64_t n = 0; n < N; ++n) Sp[n] *= chunk_decay;
+        for (int64_t s = 0; s < Lc; ++s) sc.coef[sz(s)] = sc.in_coef[sz(s)] * xh[s * in.ldx + p];
+        AccumulateRows(Sp, true, N, Lc, sc.coef.data(), 1, Bg, in.ldbc);
+      }
+    }
+  }
+}
+
+void GatedRmsNormImpl(const float* y, int64_t ldy, const float* z, int64_t ldz, int64_t M,
+                      int64_t E, int64_t G, const float* w, float eps, float* out, int64_t ldo) {
+  const int64_t Eg = E / G;
+  for (int64_t m = 0; m < M; ++m) {
+    const float* yr = y + m * ldy;
+    const float* zr = z + m * ldz;
+    float* o = out + m * ldo;
+    // v = y * silu(z), into out.
+    int64_t i = 0;
+    for (; i + 16 <= E; i += 16) {
+      const V16 zv = Load(zr + i);
+      Store(o + i, Load(yr + i) * (zv * vec16::Sigmoid(zv)));
+    }
+    if (i < E) {
+      const V16 zv = LoadPartial(zr + i, E - i);
+      StorePartial(o + i, LoadPartial(yr + i, E - i) * (zv * vec16::Sigmoid(zv)), E - i);
+    }
+    for (int64_t g = 0; g < G; ++g) {
+      float* v = o + g * Eg;
+      const float r = 1.0f / std::sqrt(Dot(v, v, Eg) / static_cast<float>(Eg) + eps);
+      const float* wg = w + g * Eg;
+      int64_t j = 0;
+      for (; j + 16 <= Eg; j += 16) Store(v + j, Load(v + j) * Splat(r) * Load(wg + j));
+      if (j < Eg)
+        StorePartial(v + j, LoadPartial(v + j, Eg - j) * Splat(r) * LoadPartial(wg + j, Eg - j),
+                     Eg - j);
+    }
+  }
+}
+
+}  // namespace
+
+extern const Mamba2Ops kMamba2Ops = {SsdScanImpl, SsdChunkedImpl, GatedRmsNormImpl};
+
+}  // namespace rs::kernels::internal::RS_MAMBA2_LEVEL
