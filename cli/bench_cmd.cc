@@ -97,6 +97,9 @@ double MeasureReadBandwidth(int threads) {
 int RunBench(int argc, char** argv) {
   for (int i = 2; i < argc; ++i) {
     if (std::strcmp(argv[i], "--serving") == 0) return RunBenchServing(argc, argv);
+#ifdef RS_HAVE_SERVICE
+    if (std::strcmp(argv[i], "--sessions") == 0) return RunBenchSessions(argc, argv);
+#endif
   }
   Flags flags({"model", "threads", "prompt-len", "gen", "batch", "runs", "device"}, {"json"});
   if (Status s = flags.Parse(argc, argv, 2); !s.ok()) return Fail("bench", s);

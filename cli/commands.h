@@ -16,6 +16,8 @@ int RunInitRandom(int argc, char** argv);
 int RunServe(int argc, char** argv);     // serve_cmd.cc
 int RunClient(int argc, char** argv);    // client_cmd.cc
 int RunChat(int argc, char** argv);      // chat_cmd.cc: a client of recurrent.v1.Sessions
+// `bench --sessions`: RecurrentGPT turn overhead and TTFT (bench_sessions_cmd.cc).
+int RunBenchSessions(int argc, char** argv);
 int RunLoadtest(int argc, char** argv);  // loadtest_cmd.cc
 int RunKeygen(int argc, char** argv);    // serve_cmd.cc: an API key and its key-file line
 

@@ -1,5 +1,6 @@
 #include "sessions/core/turn_runner.h"
 
+#include <chrono>
 #include <utility>
 
 #include "engine/util/hash.h"
@@ -30,6 +31,20 @@ class PendingTurn {
   const TurnRequest& request_;
   int64_t index_;
   bool done_ = false;
+};
+
+// Seconds since the previous call (or construction).
+class Lap {
+ public:
+  double operator()() {
+    const auto now = std::chrono::steady_clock::now();
+    const double s = std::chrono::duration<double>(now - last_).count();
+    last_ = now;
+    return s;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
 ChatTemplate TemplateOf(const SessionRecord& session, const TurnModel& model) {
@@ -215,6 +230,7 @@ void TurnRunner::MakePlans(const SessionRecord& session, const std::string& shor
 
 StatusOr<TurnOutcome> TurnRunner::Run(const TurnRequest& request,
                                       const std::function<void(std::string_view)>& on_text) {
+  Lap lap;
   RS_ASSIGN_OR_RETURN(SessionRecord session, store_->GetSession(request.tenant, request.session_id));
   TurnOutcome outcome;
   // A retry of a committed turn replays it, whatever else changed since.
@@ -234,13 +250,16 @@ StatusOr<TurnOutcome> TurnRunner::Run(const TurnRequest& request,
   PendingTurn pending(store_, request, begun->index);
   // The session as of the turn's start (BeginTurn checked expected_turn).
   RS_ASSIGN_OR_RETURN(session, store_->GetSession(request.tenant, request.session_id));
+  outcome.phases.begin = lap();
 
   if (Status s = Retrieve(request, session, input, &outcome); !s.ok()) return pending.Fail(s);
+  outcome.phases.retrieval = lap();
   bool rebuilt = false;
   std::function<void(std::string_view)> clean_text;
   if (on_text) clean_text = [&on_text](std::string_view t) { on_text(CleanGenerated(t)); };
   StatusOr<GenerateOutput> reply = Reply(session, input, outcome, clean_text, &rebuilt);
   if (!reply.ok()) return pending.Fail(reply.status());
+  outcome.phases.reply = lap();
   outcome.prompt_tokens = reply->prompt_tokens;
   outcome.generated_tokens = reply->generated_tokens;
   outcome.ttft_seconds = reply->ttft_seconds;
@@ -251,15 +270,18 @@ StatusOr<TurnOutcome> TurnRunner::Run(const TurnRequest& request,
   commit.rebuilt_from_text = rebuilt;
   for (const RetrievedMemory& m : outcome.retrieved) commit.retrieved.push_back({m.id, m.score});
   UpdateMemory(session, input, commit.reply, &commit.short_term_after, &outcome);
+  outcome.phases.memory = lap();
   if (session.mode == SessionMode::kStory) {
     MakePlans(session, commit.short_term_after, commit.reply, &commit.plans, &outcome);
   }
+  outcome.phases.plans = lap();
   MemoryItem item;
   item.text = ExchangeMemoryText({input, commit.reply}, options_.memory_item_max_bytes);
   StatusOr<std::vector<float>> embedding = model_->Embed(item.text);
   if (!embedding.ok()) return pending.Fail(embedding.status());
   item.embedding = std::move(*embedding);
   commit.new_items.push_back(std::move(item));
+  outcome.phases.embed = lap();
   if (reply->snapshot.has_value()) {
     commit.snapshot = std::move(reply->snapshot);
     commit.snapshot->turn = begun->index;
@@ -268,6 +290,7 @@ StatusOr<TurnOutcome> TurnRunner::Run(const TurnRequest& request,
   StatusOr<TurnRecord> committed = store_->CommitTurn(request.tenant, request.session_id, begun->index, commit);
   if (!committed.ok()) return pending.Fail(committed.status());
   pending.Committed();
+  outcome.phases.commit = lap();
   outcome.record = std::move(*committed);
   return outcome;
 }

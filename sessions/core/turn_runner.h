@@ -56,6 +56,17 @@ struct RetrievedMemory {
   std::string text;
 };
 
+// Where a turn's time went (seconds).
+struct TurnPhases {
+  double begin = 0;      // store reads and BeginTurn
+  double retrieval = 0;  // embedding the input, ranking the long-term memory
+  double reply = 0;      // the reply's generation (queue included)
+  double memory = 0;     // the short-term memory update (all attempts)
+  double plans = 0;      // STORY plans (all attempts)
+  double embed = 0;      // embedding the new long-term item
+  double commit = 0;     // CommitTurn
+};
+
 struct TurnOutcome {
   TurnRecord record;  // the committed turn (or, replayed, the earlier one)
   std::vector<RetrievedMemory> retrieved;
@@ -68,6 +79,7 @@ struct TurnOutcome {
   int64_t generated_tokens = 0;
   double ttft_seconds = 0;
   double total_seconds = 0;
+  TurnPhases phases;
 };
 
 class TurnRunner {

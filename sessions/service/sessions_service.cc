@@ -544,6 +544,15 @@ grpc::ServerWriteReactor<pb::TurnResponse>* SessionsService::Turn(ServerContext*
     r.set_generated_tokens(outcome->generated_tokens);
     r.set_time_to_first_token_seconds(outcome->ttft_seconds);
     r.set_total_seconds(Since(start));
+    const TurnPhases& ph = outcome->phases;
+    pb::TurnTimings* tm = r.mutable_timings();
+    tm->set_begin_seconds(ph.begin);
+    tm->set_retrieval_seconds(ph.retrieval);
+    tm->set_reply_seconds(ph.reply);
+    tm->set_memory_seconds(ph.memory);
+    tm->set_plans_seconds(ph.plans);
+    tm->set_embed_seconds(ph.embed);
+    tm->set_commit_seconds(ph.commit);
     call->PushResult(std::move(r));
   });
   return call.get();

@@ -127,6 +127,13 @@ TEST(SessionsServiceTest, ChatSurvivesARestartWithRepliesIdenticalToAnUninterrup
       ASSERT_TRUE(t.has_result);
       EXPECT_EQ(t.result.turn(), static_cast<int64_t>(i + 1));
       EXPECT_EQ(Trim(t.streamed), t.result.reply());  // streamed before the result
+      const v1::TurnTimings& tm = t.result.timings();  // every phase measured, within the total
+      EXPECT_GT(tm.reply_seconds(), 0);
+      EXPECT_GT(tm.memory_seconds(), 0);
+      EXPECT_GT(tm.commit_seconds(), 0);
+      EXPECT_LE(tm.begin_seconds() + tm.retrieval_seconds() + tm.reply_seconds() + tm.memory_seconds() +
+                    tm.plans_seconds() + tm.embed_seconds() + tm.commit_seconds(),
+                t.result.total_seconds());
       EXPECT_FALSE(t.result.rebuilt_from_text());
       replies_a.push_back(t.result.reply());
     }
