@@ -161,4 +161,37 @@ class PgServer {
   Status error_;
 };
 
+inline void IgnoreNotice(void*, const char*) {}
+
+// Runs `sql` (test-made, no user data) on its own connection; with params.
+inline Status PgExec(const std::string& conninfo, const std::string& sql,
+              const std::vector<std::string>& params = {}) {
+  PGconn* c = PQconnectdb(conninfo.c_str());
+  if (PQstatus(c) != CONNECTION_OK) {
+    Status s = UnavailableError(PQerrorMessage(c));
+    PQfinish(c);
+    return s;
+  }
+  PQsetNoticeProcessor(c, IgnoreNotice, nullptr);
+  std::vector<const char*> values;
+  for (const auto& p : params) values.push_back(p.c_str());
+  PGresult* r = PQexecParams(c, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                             values.data(), nullptr, nullptr, 0);
+  const auto st = PQresultStatus(r);
+  Status s = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+                 ? OkStatus()
+                 : InternalError(PQresultErrorMessage(r));
+  PQclear(r);
+  PQfinish(c);
+  return s;
+}
+
+// Creates (after dropping) database `name` on the server `admin` names;
+// returns its conninfo.
+inline StatusOr<std::string> CreateDatabase(const std::string& admin, const std::string& name) {
+  RS_RETURN_IF_ERROR(PgExec(admin, "DROP DATABASE IF EXISTS " + name));
+  RS_RETURN_IF_ERROR(PgExec(admin, "CREATE DATABASE " + name));
+  return PgServer::WithDatabase(admin, name);
+}
+
 }  // namespace rs::sessions::testing

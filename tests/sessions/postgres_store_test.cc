@@ -30,31 +30,6 @@ class StopServer : public ::testing::Environment {
 };
 const auto* const kStopServer = ::testing::AddGlobalTestEnvironment(new StopServer);
 
-void IgnoreNotice(void*, const char*) {}
-
-// Runs `sql` (test-made, no user data) on its own connection; with params.
-Status PgExec(const std::string& conninfo, const std::string& sql,
-              const std::vector<std::string>& params = {}) {
-  PGconn* c = PQconnectdb(conninfo.c_str());
-  if (PQstatus(c) != CONNECTION_OK) {
-    Status s = UnavailableError(PQerrorMessage(c));
-    PQfinish(c);
-    return s;
-  }
-  PQsetNoticeProcessor(c, IgnoreNotice, nullptr);
-  std::vector<const char*> values;
-  for (const auto& p : params) values.push_back(p.c_str());
-  PGresult* r = PQexecParams(c, sql.c_str(), static_cast<int>(values.size()), nullptr,
-                             values.data(), nullptr, nullptr, 0);
-  const auto st = PQresultStatus(r);
-  Status s = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-                 ? OkStatus()
-                 : InternalError(PQresultErrorMessage(r));
-  PQclear(r);
-  PQfinish(c);
-  return s;
-}
-
 std::string DatabaseName(int n) {
   return "rs_test_" + std::to_string(getpid()) + "_" + std::to_string(n);
 }
@@ -65,9 +40,7 @@ StatusOr<std::string> NewDatabase(int* number = nullptr) {
   RS_ASSIGN_OR_RETURN(std::string admin, Server().Start());
   const int n = counter++;
   if (number != nullptr) *number = n;
-  RS_RETURN_IF_ERROR(PgExec(admin, "DROP DATABASE IF EXISTS " + DatabaseName(n)));
-  RS_RETURN_IF_ERROR(PgExec(admin, "CREATE DATABASE " + DatabaseName(n)));
-  return PgServer::WithDatabase(admin, DatabaseName(n));
+  return CreateDatabase(admin, DatabaseName(n));
 }
 
 class PgHarness : public StoreHarness {
