@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "engine/util/status.h"
+#include "sessions/core/embedder.h"
 #include "sessions/store/session_store.h"
 
 namespace rs::sessions {
@@ -55,9 +56,9 @@ struct GenerateOutput {
   std::optional<Snapshot> snapshot;
 };
 
-class TurnModel {
+// A TurnModel is also the default Embedder (the served model's own).
+class TurnModel : public Embedder {
  public:
-  virtual ~TurnModel() = default;
   // The served model's architecture name ("mamba1", "rwkv7", ...) and
   // fingerprint (snapshots of another fingerprint are never restored).
   virtual std::string arch() const = 0;
@@ -68,8 +69,8 @@ class TurnModel {
   // scheduler's errors otherwise (RESOURCE_EXHAUSTED, UNAVAILABLE, ...).
   virtual StatusOr<GenerateOutput> Generate(const GenerateSpec& spec,
                                             const std::function<void(std::string_view)>& on_text) = 0;
-  // The L2-normalized embedding of `text` (mean of final hidden states).
-  virtual StatusOr<std::vector<float>> Embed(std::string_view text) = 0;
+  // Embedder: the L2-normalized mean of the final hidden states of `text`.
+  StatusOr<std::vector<float>> Embed(std::string_view text) override = 0;
   // Tokens of `text` under the model's tokenizer.
   virtual StatusOr<int64_t> CountTokens(std::string_view text) = 0;
   // The longest prefix of `text` of at most max_tokens tokens, cut at a

@@ -56,8 +56,8 @@ ChatTemplate TemplateOf(const SessionRecord& session, const TurnModel& model) {
 
 }  // namespace
 
-TurnRunner::TurnRunner(SessionStore* store, TurnModel* model, TurnOptions options)
-    : store_(store), model_(model), options_(std::move(options)) {}
+TurnRunner::TurnRunner(SessionStore* store, TurnModel* model, TurnOptions options, Embedder* embedder)
+    : store_(store), model_(model), options_(std::move(options)), embedder_(embedder ? embedder : model) {}
 
 std::string TurnRunner::StateKey(const std::string& session_id, int64_t turn) {
   return "session:" + session_id + "@" + std::to_string(turn);
@@ -103,7 +103,7 @@ Status TurnRunner::Retrieve(const TurnRequest& request, const SessionRecord& ses
   if (session.memory.retrieval_k <= 0) return OkStatus();
   RS_ASSIGN_OR_RETURN(std::vector<MemoryItem> items, store_->ListMemory(request.tenant, request.session_id));
   if (items.empty()) return OkStatus();
-  RS_ASSIGN_OR_RETURN(std::vector<float> query, model_->Embed(input));
+  RS_ASSIGN_OR_RETURN(std::vector<float> query, embedder_->Embed(input));
   for (const Scored& s : TopK(query, items, session.memory.retrieval_k)) {
     outcome->retrieved.push_back({s.item->id, s.score, s.item->text});
   }
@@ -277,7 +277,7 @@ StatusOr<TurnOutcome> TurnRunner::Run(const TurnRequest& request,
   outcome.phases.plans = lap();
   MemoryItem item;
   item.text = ExchangeMemoryText({input, commit.reply}, options_.memory_item_max_bytes);
-  StatusOr<std::vector<float>> embedding = model_->Embed(item.text);
+  StatusOr<std::vector<float>> embedding = embedder_->Embed(item.text);
   if (!embedding.ok()) return pending.Fail(embedding.status());
   item.embedding = std::move(*embedding);
   commit.new_items.push_back(std::move(item));

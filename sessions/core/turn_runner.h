@@ -84,8 +84,11 @@ struct TurnOutcome {
 
 class TurnRunner {
  public:
-  // Both pointers must outlive the runner.
-  TurnRunner(SessionStore* store, TurnModel* model, TurnOptions options);
+  // The pointers must outlive the runner. `embedder` null: the model's own.
+  TurnRunner(SessionStore* store, TurnModel* model, TurnOptions options, Embedder* embedder = nullptr);
+
+  // The embedder of retrieval and of new long-term items (also for edits).
+  Embedder* embedder() const { return embedder_; }
 
   // Runs one turn; on_text gets the reply's text as it streams (for a
   // replayed turn: the whole reply once). Errors: the store's (NOT_FOUND,
@@ -114,6 +117,7 @@ class TurnRunner {
   SessionStore* store_;
   TurnModel* model_;
   TurnOptions options_;
+  Embedder* embedder_;
 };
 
 }  // namespace rs::sessions

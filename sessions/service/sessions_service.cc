@@ -415,14 +415,14 @@ grpc::ServerUnaryReactor* SessionsService::EditMemory(ServerContext* ctx, const 
     for (const std::string& t : req->add()) {
       MemoryItem item;
       item.text = t;
-      RS_ASSIGN_OR_RETURN(item.embedding, model->Embed(t));
+      RS_ASSIGN_OR_RETURN(item.embedding, per_model.runner->embedder()->Embed(t));
       RS_RETURN_IF_ERROR(store_->AddMemory(tenant.name, id, item).status());
     }
     for (const pb::MemoryItem& m : req->update()) {
       MemoryItem item;
       item.id = m.id();
       item.text = m.text();
-      RS_ASSIGN_OR_RETURN(item.embedding, model->Embed(m.text()));
+      RS_ASSIGN_OR_RETURN(item.embedding, per_model.runner->embedder()->Embed(m.text()));
       RS_RETURN_IF_ERROR(store_->UpdateMemory(tenant.name, id, item));
     }
     for (int64_t item_id : req->delete_()) RS_RETURN_IF_ERROR(store_->DeleteMemory(tenant.name, id, item_id));

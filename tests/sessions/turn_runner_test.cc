@@ -185,6 +185,34 @@ TEST_F(TurnRunnerTest, RetrievesTheMostSimilarLongTermMemories) {
   EXPECT_EQ(store_->ListMemory("t", "s1")->size(), 4u);
 }
 
+TEST_F(TurnRunnerTest, AnotherEmbedderReplacesTheModels) {
+  NewSession();
+  // Embeds everything to the same unit vector: every item scores 1.
+  class Flat : public Embedder {
+   public:
+    StatusOr<std::vector<float>> Embed(std::string_view) override {
+      ++calls;
+      return std::vector<float>{0.6f, 0.8f};
+    }
+    int calls = 0;
+  } flat;
+  TurnRunner runner(store_.get(), &model_, TurnOptions{}, &flat);
+  EXPECT_EQ(runner.embedder(), &flat);
+  TurnRequest r;
+  r.tenant = "t";
+  r.session_id = "s1";
+  r.message = "zebra";
+  ASSERT_TRUE(runner.Run(r, nullptr).ok());
+  r.message = "apple";
+  auto t2 = runner.Run(r, nullptr);
+  ASSERT_TRUE(t2.ok());
+  EXPECT_EQ(model_.embeds, 0);
+  EXPECT_EQ(flat.calls, 3);  // item 1; query and item 2
+  ASSERT_EQ(t2->retrieved.size(), 1u);
+  EXPECT_FLOAT_EQ(t2->retrieved[0].score, 1.0f);
+  EXPECT_EQ(store_->ListMemory("t", "s1")->back().embedding, (std::vector<float>{0.6f, 0.8f}));
+}
+
 TEST_F(TurnRunnerTest, SameRequestIdReplaysAndStaleExpectedTurnAborts) {
   NewSession();
   auto t1 = Turn("Hi", "req-1");
