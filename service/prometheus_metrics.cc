@@ -44,7 +44,13 @@ struct ServiceMetrics::Families {
         swaps(C(r, "recurrent_swaps", "State swaps to host memory (direction=out) and back (direction=in).")),
         cache_queries(C(r, "recurrent_state_cache_queries", "Admitted requests that looked up a kept state.")),
         cache_hits(C(r, "recurrent_state_cache_hits", "Of those, requests that started from a kept state.")),
-        rejected(C(r, "recurrent_requests_rejected", "Requests refused because the queue was full.")) {}
+        rejected(C(r, "recurrent_requests_rejected", "Requests refused because the queue was full.")),
+        turns(C(r, "recurrent_session_turns", "Sessions turns by outcome (committed, replayed, failed).")),
+        turns_rebuilt(C(r, "recurrent_session_turns_rebuilt",
+                        "Committed turns whose state was rebuilt from the text memory (no usable snapshot).")),
+        memory_fallbacks(C(r, "recurrent_session_memory_fallbacks",
+                           "Committed turns whose memory update or plans fell back after 3 attempts.")),
+        turn_phase(H(r, "recurrent_session_turn_phase_seconds", "Time per phase of a committed Sessions turn.")) {}
 
   static Family<Gauge>& G(prometheus::Registry& r, const char* name, const char* help) {
     return prometheus::BuildGauge().Name(name).Help(help).Register(r);
@@ -62,6 +68,8 @@ struct ServiceMetrics::Families {
   Family<Histogram>&ttft, &itl, &e2e, &queue, &step, &batch, &step_tokens;
   Family<Counter>&prompt_tokens, &cached_tokens, &generation_tokens, &success, &requests, &swaps, &cache_queries,
       &cache_hits, &rejected;
+  Family<Counter>&turns, &turns_rebuilt, &memory_fallbacks;  // Sessions
+  Family<Histogram>& turn_phase;
 };
 
 namespace {
@@ -171,6 +179,17 @@ std::shared_ptr<scheduler::Metrics> ServiceMetrics::ForModel(const std::string& 
 
 void ServiceMetrics::CountRequest(const std::string& model, const std::string& method, const std::string& code) {
   f_->requests.Add({{"model", model}, {"method", method}, {"code", code}}).Increment();
+}
+
+void ServiceMetrics::RecordTurn(const std::string& model, const TurnStats& turn) {
+  f_->turns.Add({{"model", model}, {"outcome", turn.outcome}}).Increment();
+  if (turn.outcome != "committed") return;
+  if (turn.rebuilt) f_->turns_rebuilt.Add({{"model", model}}).Increment();
+  if (turn.memory_fallback) f_->memory_fallbacks.Add({{"model", model}, {"section", "memory"}}).Increment();
+  if (turn.plans_fallback) f_->memory_fallbacks.Add({{"model", model}, {"section", "plans"}}).Increment();
+  for (const auto& [phase, seconds] : turn.phases) {
+    f_->turn_phase.Add({{"model", model}, {"phase", phase}}, kE2eBuckets).Observe(seconds);
+  }
 }
 
 void ServiceMetrics::SetReady(bool ready) { f_->ready.Add({}).Set(ready ? 1 : 0); }

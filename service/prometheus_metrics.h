@@ -15,6 +15,8 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "scheduler/metrics.h"
 
@@ -37,6 +39,24 @@ class ServiceMetrics {
   // One finished RPC: recurrent_requests_total{model, method, code}, where
   // code is the gRPC status code name ("OK", "INVALID_ARGUMENT", ...).
   void CountRequest(const std::string& model, const std::string& method, const std::string& code);
+
+  // One finished Sessions turn (recurrent.v1.Sessions/Turn):
+  //   recurrent_session_turns_total{model, outcome}: outcome "committed",
+  //     "replayed" (a retry of a committed request_id) or "failed";
+  //   recurrent_session_turns_rebuilt_total{model}: committed turns whose
+  //     state was rebuilt from the text memory (no usable snapshot);
+  //   recurrent_session_memory_fallbacks_total{model, section}: committed
+  //     turns whose "memory" update or STORY "plans" used the fallback;
+  //   recurrent_session_turn_phase_seconds{model, phase}: where a committed
+  //     turn's time went (begin, retrieval, reply, memory, plans, embed,
+  //     commit).
+  struct TurnStats {
+    std::string outcome;
+    bool rebuilt = false, memory_fallback = false, plans_fallback = false;
+    // phase name -> seconds (committed turns only)
+    std::vector<std::pair<const char*, double>> phases;
+  };
+  void RecordTurn(const std::string& model, const TurnStats& turn);
 
   // recurrent_server_ready: 1 while serving, 0 while loading or draining.
   void SetReady(bool ready);

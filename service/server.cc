@@ -84,7 +84,7 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   builder.AddListeningPort(options.listen, creds, &s->port_);
   builder.RegisterService(s->service_.get());
   if (options.addon) {
-    RS_ASSIGN_OR_RETURN(s->addon_, options.addon(s->models_.get(), s->service_.get(), s->log_.get()));
+    RS_ASSIGN_OR_RETURN(s->addon_, options.addon(s->models_.get(), s->service_.get(), s->log_.get(), s->metrics_.get()));
     builder.RegisterService(s->addon_->service());
   }
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);

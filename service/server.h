@@ -47,9 +47,9 @@ class ServiceAddon {
   virtual int64_t in_flight() const = 0;
   virtual bool WaitNoneInFlight(std::chrono::steady_clock::time_point deadline) = 0;
 };
-// Builds the addon once the registry, admission and log exist.
+// Builds the addon once the registry, admission, log and metrics exist.
 using AddonFactory = std::function<StatusOr<std::unique_ptr<ServiceAddon>>(
-    ModelRegistry* models, const InferenceService* admission, const RequestLog* log)>;
+    ModelRegistry* models, const InferenceService* admission, const RequestLog* log, ServiceMetrics* metrics)>;
 
 struct ServerOptions {
   std::string listen = "127.0.0.1:50051";          // host:port; port 0 picks a free one

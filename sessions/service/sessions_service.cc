@@ -85,7 +85,7 @@ class SessionsService::TurnCall final : public grpc::ServerWriteReactor<pb::Turn
                                         public std::enable_shared_from_this<TurnCall> {
  public:
   TurnCall(SessionsService* svc, grpc::CallbackServerContext* ctx) : svc_(svc) {
-    entry_.method = "Turn";
+    entry_.method = "Sessions.Turn";
     entry_.peer = ctx->peer();
   }
 
@@ -188,8 +188,13 @@ class SessionsService::TurnCall final : public grpc::ServerWriteReactor<pb::Turn
 
 SessionsService::SessionsService(service::ModelRegistry* models, const service::InferenceService* admission,
                                  SessionStore* store, const service::RequestLog* log,
-                                 SessionsServiceOptions options)
-    : models_(models), admission_(admission), store_(store), log_(log), options_(std::move(options)) {
+                                 service::ServiceMetrics* metrics, SessionsServiceOptions options)
+    : models_(models),
+      admission_(admission),
+      store_(store),
+      log_(log),
+      metrics_(metrics),
+      options_(std::move(options)) {
   const int n = std::max(1, options_.worker_threads);
   for (int i = 0; i < n; ++i) workers_.emplace_back([this] { WorkerLoop(); });
 }
@@ -239,6 +244,7 @@ bool SessionsService::WaitNoneInFlight(std::chrono::steady_clock::time_point dea
 
 void SessionsService::Log(const service::RequestLogEntry& entry) const {
   if (log_ != nullptr) log_->Write(entry);
+  if (metrics_ != nullptr) metrics_->CountRequest(entry.model, entry.method, entry.code);
 }
 
 StatusOr<SessionsService::PerModel> SessionsService::ForModel(const std::string& model) {
@@ -515,10 +521,21 @@ grpc::ServerWriteReactor<pb::TurnResponse>* SessionsService::Turn(ServerContext*
     StatusOr<TurnOutcome> outcome = run();
     --turns_in_flight_;
     call->entry_.total_seconds = Since(start);
+    service::ServiceMetrics::TurnStats stats;
     if (!outcome.ok()) {
+      stats.outcome = "failed";
+      if (metrics_ != nullptr && !call->entry_.model.empty()) metrics_->RecordTurn(call->entry_.model, stats);
       call->Reject(outcome.status());
       return;
     }
+    stats.outcome = outcome->replayed ? "replayed" : "committed";
+    stats.rebuilt = outcome->record.rebuilt_from_text;
+    stats.memory_fallback = outcome->memory_fallback;
+    stats.plans_fallback = outcome->plans_fallback;
+    const TurnPhases& p = outcome->phases;
+    stats.phases = {{"begin", p.begin},   {"retrieval", p.retrieval}, {"reply", p.reply}, {"memory", p.memory},
+                    {"plans", p.plans},   {"embed", p.embed},         {"commit", p.commit}};
+    if (metrics_ != nullptr) metrics_->RecordTurn(call->entry_.model, stats);
     call->entry_.prompt_tokens = outcome->prompt_tokens;
     call->entry_.generated_tokens = outcome->generated_tokens;
     call->entry_.ttft_seconds = outcome->ttft_seconds;
@@ -581,9 +598,10 @@ class SessionsAddon final : public service::ServiceAddon {
 
 service::AddonFactory SessionsAddonFactory(SessionStore* store, SessionsServiceOptions options) {
   return [store, options](service::ModelRegistry* models, const service::InferenceService* admission,
-                          const service::RequestLog* log) -> StatusOr<std::unique_ptr<service::ServiceAddon>> {
+                          const service::RequestLog* log,
+                          service::ServiceMetrics* metrics) -> StatusOr<std::unique_ptr<service::ServiceAddon>> {
     return std::unique_ptr<service::ServiceAddon>(
-        new SessionsAddon(std::make_unique<SessionsService>(models, admission, store, log, options)));
+        new SessionsAddon(std::make_unique<SessionsService>(models, admission, store, log, metrics, options)));
   };
 }
 

@@ -31,6 +31,7 @@
 #include "recurrent/v1/sessions.grpc.pb.h"
 #include "service/inference_service.h"
 #include "service/model_registry.h"
+#include "service/prometheus_metrics.h"
 #include "service/request_log.h"
 #include "service/server.h"
 #include "sessions/core/turn_runner.h"
@@ -49,10 +50,13 @@ struct SessionsServiceOptions {
 
 class SessionsService final : public recurrent::v1::Sessions::CallbackService {
  public:
-  // All pointers must outlive the service; `log` may be null. `admission`
-  // decides whether RPCs are accepted and who the caller is.
+  // All pointers must outlive the service; `log` and `metrics` may be null.
+  // `admission` decides whether RPCs are accepted and who the caller is.
+  // Every RPC counts in recurrent_requests_total; turns also in the
+  // recurrent_session_* metrics (prometheus_metrics.h).
   SessionsService(service::ModelRegistry* models, const service::InferenceService* admission,
-                  SessionStore* store, const service::RequestLog* log, SessionsServiceOptions options);
+                  SessionStore* store, const service::RequestLog* log, service::ServiceMetrics* metrics,
+                  SessionsServiceOptions options);
   ~SessionsService() override;  // waits for the workers
 
   // Turns and unary calls in flight.
@@ -101,12 +105,14 @@ class SessionsService final : public recurrent::v1::Sessions::CallbackService {
   };
   StatusOr<PerModel> ForModel(const std::string& model);
   Status FillMemory(const std::string& tenant, const std::string& id, recurrent::v1::Memory* out);
+  // Logs and counts one finished RPC.
   void Log(const service::RequestLogEntry& entry) const;
 
   service::ModelRegistry* models_;
   const service::InferenceService* admission_;
   SessionStore* store_;
   const service::RequestLog* log_;
+  service::ServiceMetrics* metrics_;
   SessionsServiceOptions options_;
 
   std::mutex runners_mu_;

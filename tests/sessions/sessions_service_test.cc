@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <string>
+#include <thread>
 
 #include "recurrent/v1/sessions.grpc.pb.h"
 #include "service/auth.h"
@@ -123,6 +124,24 @@ TEST(SessionsServiceTest, RetriesReplayAndStaleTurnsAbort) {
   EXPECT_EQ(Turn(*a.stub, stale).status.error_code(), grpc::StatusCode::ABORTED);
   stale.set_expected_turn(1);
   EXPECT_TRUE(Turn(*a.stub, stale).status.ok());
+  // The metrics saw two committed turns, a replay and a conflict.
+  // (A call is counted in its OnDone, just after the client saw its status.)
+  std::string metrics;
+  for (int i = 0; i < 1000; ++i) {
+    metrics = a.t.server->metrics().Serialize();
+    if (metrics.find("method=\"Sessions.Turn\",") != std::string::npos &&
+        metrics.find("code=\"ABORTED\",method=\"Sessions.Turn\"") != std::string::npos) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_NE(metrics.find("recurrent_session_turns_total{model=\"m\",outcome=\"committed\"} 2"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("recurrent_session_turns_total{model=\"m\",outcome=\"replayed\"} 1"), std::string::npos);
+  EXPECT_NE(metrics.find("recurrent_session_turns_total{model=\"m\",outcome=\"failed\"} 1"), std::string::npos);
+  EXPECT_NE(metrics.find("recurrent_session_turn_phase_seconds_count{model=\"m\",phase=\"commit\"} 2"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("code=\"ABORTED\",method=\"Sessions.Turn\""), std::string::npos);
   // Bad input.
   EXPECT_EQ(Say(*a.stub, "no-such-session", "hi").status.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(Say(*a.stub, s.session_id(), "").status.error_code(),
