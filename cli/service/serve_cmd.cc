@@ -205,6 +205,10 @@ Status RunServer(const Flags& flags) {
                "  grpcurl %s-d '{\"prompt\":\"Hello\",\"max_tokens\":32}' %s recurrent.v1.Inference/Generate\n",
                port, where.c_str(), tls_flags.c_str(), key_flags.c_str(),
                server->tls_enabled() ? "-cacert CA.pem " : "-plaintext ", where.c_str());
+  if (store != nullptr) {
+    std::fprintf(stderr, "  build/release/cli/recurrent chat --target %s%s%s    (a conversation; docs/sessions.md)\n",
+                 where.c_str(), tls_flags.c_str(), key_flags.c_str());
+  }
 
   int sig = 0;
   sigwait(&signals, &sig);
