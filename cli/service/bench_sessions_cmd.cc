@@ -4,7 +4,7 @@
 //
 //   recurrent bench --sessions --model PATH [--tokenizer FILE] [--threads N]
 //     [--turns 20] [--reply-tokens 32] [--budget 64] [--history-tokens 2000]
-//     [--ttft-runs 5] [--json]
+//     [--ttft-runs 5] [--retrieval-k 3] [--json]
 //
 // 1. Per-turn overhead: `--turns` CHAT turns, each next to a plain Generate of
 //    the same message and the same number of tokens (stateless, no memory).
@@ -45,7 +45,7 @@ using Clock = std::chrono::steady_clock;
 double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
 struct Options {
-  int turns = 20, reply_tokens = 32, budget = 64, history_tokens = 2000, ttft_runs = 5, threads = 0;
+  int turns = 20, reply_tokens = 32, budget = 64, history_tokens = 2000, ttft_runs = 5, retrieval_k = 3;
   bool json = false;
 };
 
@@ -90,7 +90,7 @@ class Bench {
     req.set_temperature(1.0f);
     req.set_max_reply_tokens(max_reply);
     req.mutable_memory()->set_short_term_budget_tokens(o.budget);
-    req.mutable_memory()->set_retrieval_k(3);
+    req.mutable_memory()->set_retrieval_k(o.retrieval_k);
     v1::Session s;
     RS_RETURN_IF_ERROR(Check(sessions_->CreateSession(&ctx, req, &s)));
     return s;
@@ -128,6 +128,16 @@ class Bench {
     }
     RS_RETURN_IF_ERROR(Check(reader->Finish()));
     return final_msg;
+  }
+
+  // Tokens of `text` under the served model's tokenizer.
+  StatusOr<int64_t> CountTokens(const std::string& text) {
+    grpc::ClientContext ctx;
+    v1::TokenizeRequest req;
+    req.set_text(text);
+    v1::TokenizeResponse resp;
+    RS_RETURN_IF_ERROR(Check(inference_->Tokenize(&ctx, req, &resp)));
+    return static_cast<int64_t>(resp.token_ids_size());
   }
 
   StatusOr<v1::Session> Fork(const std::string& id, int64_t at) {
@@ -226,7 +236,7 @@ Status Run(const Flags& flags, const Options& o) {
     const std::string msg = Message(i++);
     RS_ASSIGN_OR_RETURN(v1::TurnResult r, b.Turn(h.session_id(), msg));
     history += "### User:\n" + msg + "\n\n### Assistant:\n" + r.reply() + "\n\n";
-    history_tokens += r.prompt_tokens() + r.generated_tokens();
+    RS_ASSIGN_OR_RETURN(history_tokens, b.CountTokens(history));  // the conversation as text
   }
   std::vector<double> continued, reread, rebuilt;
   for (int run = 0; run < o.ttft_runs; ++run) {
@@ -282,7 +292,7 @@ Status Run(const Flags& flags, const Options& o) {
 
 int RunBenchSessions(int argc, char** argv) {
   Flags flags({"model", "tokenizer", "threads", "device", "turns", "reply-tokens", "budget", "history-tokens",
-               "ttft-runs"},
+               "ttft-runs", "retrieval-k"},
               {"sessions", "json"});
   if (Status s = flags.Parse(argc, argv, 2); !s.ok()) return Fail("bench --sessions", s);
   Options o;
@@ -292,7 +302,8 @@ int RunBenchSessions(int argc, char** argv) {
            {"reply-tokens", &o.reply_tokens, 1, 4096},
            {"budget", &o.budget, 16, 4096},
            {"history-tokens", &o.history_tokens, 1, 1 << 20},
-           {"ttft-runs", &o.ttft_runs, 1, 1000}}) {
+           {"ttft-runs", &o.ttft_runs, 1, 1000},
+           {"retrieval-k", &o.retrieval_k, 0, 32}}) {
     auto v = flags.GetInt(name, *field);
     if (!v.ok()) return Fail("bench --sessions", v.status());
     if (*v < lo || *v > hi) {
