@@ -195,7 +195,10 @@ SessionsService::SessionsService(service::ModelRegistry* models, const service::
       log_(log),
       metrics_(metrics),
       options_(std::move(options)) {
-  const int n = std::max(1, options_.worker_threads);
+  // A turn holds a thread for its whole generation: max_turns_in_flight
+  // threads for turns, worker_threads more so that unary calls never wait
+  // behind them.
+  const int n = std::max(1, options_.worker_threads) + std::max(0, options_.max_turns_in_flight);
   for (int i = 0; i < n; ++i) workers_.emplace_back([this] { WorkerLoop(); });
 }
 
@@ -224,7 +227,7 @@ void SessionsService::WorkerLoop() {
       cv_.wait(l, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, nothing left
       task = std::move(queue_.front());
-      queue_.erase(queue_.begin());
+      queue_.pop_front();
     }
     task();
   }

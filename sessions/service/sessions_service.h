@@ -20,6 +20,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -41,8 +42,8 @@ namespace rs::sessions {
 
 struct SessionsServiceOptions {
   std::string owner = "local";  // this replica's name in the store
-  int worker_threads = 8;        // blocking store work and turns
-  int max_turns_in_flight = 32;
+  int worker_threads = 8;        // blocking store work of unary calls
+  int max_turns_in_flight = 32;  // turns at once (each holds a thread of its own)
   size_t max_message_bytes = 32 << 10;
   size_t max_system_prompt_bytes = 64 << 10;
   size_t max_memory_text_bytes = 16 << 10;
@@ -121,7 +122,7 @@ class SessionsService final : public recurrent::v1::Sessions::CallbackService {
   std::mutex mu_;
   std::condition_variable cv_;       // work queued / stopping
   std::condition_variable idle_cv_;  // in_flight_ reached 0
-  std::vector<std::function<void()>> queue_;
+  std::deque<std::function<void()>> queue_;
   bool stopping_ = false;
   std::vector<std::thread> workers_;
   std::atomic<int64_t> in_flight_{0};
