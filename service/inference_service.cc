@@ -6,6 +6,7 @@
 #include <random>
 
 #include "engine/util/utf8.h"
+#include "service/raw_message.h"
 
 namespace rs::service {
 
@@ -359,21 +360,6 @@ void InferenceService::Record(const RequestLogEntry& entry) {
   if (log_ != nullptr) log_->Write(entry);
 }
 
-namespace {
-
-// Parses a request's bytes; INVALID_ARGUMENT when protobuf refuses them.
-template <typename Message>
-Status ParseRequest(const grpc::ByteBuffer* bytes, Message* msg) {
-  grpc::ByteBuffer copy(*bytes);  // Deserialize consumes its buffer; slices are shared, not copied
-  if (!grpc::SerializationTraits<Message>::Deserialize(&copy, msg).ok()) {
-    return InvalidArgumentError("the request does not parse as " + msg->GetTypeName() +
-                                " (a string field holds invalid UTF-8, or the bytes are malformed)");
-  }
-  return OkStatus();
-}
-
-}  // namespace
-
 grpc::ServerWriteReactor<grpc::ByteBuffer>* InferenceService::Generate(grpc::CallbackServerContext* ctx,
                                                                        const grpc::ByteBuffer* bytes) {
   in_flight_.fetch_add(1);
@@ -430,10 +416,7 @@ grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext
     RS_ASSIGN_OR_RETURN(std::vector<int32_t> ids, m->tokenizer->Encode(request->text()));
     for (int32_t id : ids) response->add_token_ids(id);
     entry.prompt_tokens = static_cast<int64_t>(ids.size());
-    bool own = false;
-    return grpc::SerializationTraits<recurrent::v1::TokenizeResponse>::Serialize(response_msg, response_bytes, &own).ok()
-               ? OkStatus()
-               : InternalError("cannot serialize the response");
+    return SerializeResponse(response_msg, response_bytes);
   };
   const Status s = run();
   entry.total_seconds = Since(t0);

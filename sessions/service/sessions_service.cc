@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "engine/util/utf8.h"
+#include "service/raw_message.h"
 #include "sessions/core/export_json.h"
 #include "sessions/core/prompts.h"
 #include "sessions/core/retrieval.h"
@@ -81,7 +82,7 @@ Status CheckSessionId(const std::string& id) {
 
 // One Turn stream. The task (a worker thread) pushes text and the result;
 // gRPC's reactions pump writes. Both hold a reference; the last one frees it.
-class SessionsService::TurnCall final : public grpc::ServerWriteReactor<pb::TurnResponse>,
+class SessionsService::TurnCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                                         public std::enable_shared_from_this<TurnCall> {
  public:
   TurnCall(SessionsService* svc, grpc::CallbackServerContext* ctx) : svc_(svc) {
@@ -169,10 +170,20 @@ class SessionsService::TurnCall final : public grpc::ServerWriteReactor<pb::Turn
       if (op == Op::kWrite) writing_ = true;
       if (op == Op::kWriteLast || op == Op::kFinish) finished_ = true;
     }
+    if (op == Op::kWrite || op == Op::kWriteLast) {
+      out_.Clear();
+      if (!service::SerializeResponse(msg_, &out_).ok()) {
+        op = Op::kFinish;
+        status = grpc::Status(grpc::StatusCode::INTERNAL, "cannot serialize the response");
+        std::lock_guard<std::mutex> l(mu_);
+        writing_ = false;
+        finished_ = true;
+      }
+    }
     switch (op) {
       case Op::kNone: break;
-      case Op::kWrite: StartWrite(&msg_); break;
-      case Op::kWriteLast: StartWriteAndFinish(&msg_, grpc::WriteOptions(), status); break;
+      case Op::kWrite: StartWrite(&out_); break;
+      case Op::kWriteLast: StartWriteAndFinish(&out_, grpc::WriteOptions(), status); break;
       case Op::kFinish: Finish(status); break;
     }
   }
@@ -183,7 +194,8 @@ class SessionsService::TurnCall final : public grpc::ServerWriteReactor<pb::Turn
   std::string pending_text_;
   std::optional<pb::TurnResult> result_;
   std::optional<Status> end_;
-  pb::TurnResponse msg_;
+  pb::TurnResponse msg_;     // the message being written (one in flight)
+  grpc::ByteBuffer out_;     // its bytes
 };
 
 SessionsService::SessionsService(service::ModelRegistry* models, const service::InferenceService* admission,
@@ -294,9 +306,25 @@ grpc::ServerUnaryReactor* SessionsService::Unary(ServerContext* ctx, const char*
   return reactor;
 }
 
-grpc::ServerUnaryReactor* SessionsService::CreateSession(ServerContext* ctx, const pb::CreateSessionRequest* req,
-                                                         pb::Session* resp) {
-  return Unary(ctx, "Sessions.CreateSession", [this, req, resp](const Tenant& tenant) -> Status {
+template <typename Req, typename Resp>
+grpc::ServerUnaryReactor* SessionsService::RawUnary(ServerContext* ctx, const char* method, const grpc::ByteBuffer* in,
+                                                    grpc::ByteBuffer* out,
+                                                    std::function<Status(const Tenant&, const Req&, Resp*)> work) {
+  return Unary(ctx, method, [in, out, work = std::move(work)](const Tenant& tenant) -> Status {
+    Req req;
+    RS_RETURN_IF_ERROR(service::ParseRequest(in, &req));
+    Resp resp;
+    RS_RETURN_IF_ERROR(work(tenant, req, &resp));
+    return service::SerializeResponse(resp, out);
+  });
+}
+
+grpc::ServerUnaryReactor* SessionsService::CreateSession(ServerContext* ctx, const grpc::ByteBuffer* in,
+                                                         grpc::ByteBuffer* out) {
+  return RawUnary<pb::CreateSessionRequest, pb::Session>(
+      ctx, "Sessions.CreateSession", in, out,
+      [this](const Tenant& tenant, const pb::CreateSessionRequest& request, pb::Session* resp) -> Status {
+    const pb::CreateSessionRequest* req = &request;
     RS_ASSIGN_OR_RETURN(service::ServedModel * served, models_->Find(req->model()));
     RS_RETURN_IF_ERROR(tenant.Allows(served->name));
     RS_RETURN_IF_ERROR(ForModel(served->name).status());  // the model can hold sessions
@@ -395,9 +423,12 @@ grpc::ServerUnaryReactor* SessionsService::GetMemory(ServerContext* ctx, const p
   });
 }
 
-grpc::ServerUnaryReactor* SessionsService::EditMemory(ServerContext* ctx, const pb::EditMemoryRequest* req,
-                                                      pb::Memory* resp) {
-  return Unary(ctx, "Sessions.EditMemory", [this, req, resp](const Tenant& tenant) -> Status {
+grpc::ServerUnaryReactor* SessionsService::EditMemory(ServerContext* ctx, const grpc::ByteBuffer* in,
+                                                      grpc::ByteBuffer* out) {
+  return RawUnary<pb::EditMemoryRequest, pb::Memory>(
+      ctx, "Sessions.EditMemory", in, out,
+      [this](const Tenant& tenant, const pb::EditMemoryRequest& request, pb::Memory* resp) -> Status {
+    const pb::EditMemoryRequest* req = &request;
     const std::string& id = req->session_id();
     RS_RETURN_IF_ERROR(CheckSessionId(id));
     RS_ASSIGN_OR_RETURN(SessionRecord s, store_->GetSession(tenant.name, id));
@@ -471,9 +502,12 @@ grpc::ServerUnaryReactor* SessionsService::Export(ServerContext* ctx, const pb::
   });
 }
 
-grpc::ServerUnaryReactor* SessionsService::Import(ServerContext* ctx, const pb::ImportRequest* req,
-                                                  pb::Session* resp) {
-  return Unary(ctx, "Sessions.Import", [this, req, resp](const Tenant& tenant) -> Status {
+grpc::ServerUnaryReactor* SessionsService::Import(ServerContext* ctx, const grpc::ByteBuffer* in,
+                                                  grpc::ByteBuffer* out) {
+  return RawUnary<pb::ImportRequest, pb::Session>(
+      ctx, "Sessions.Import", in, out,
+      [this](const Tenant& tenant, const pb::ImportRequest& request, pb::Session* resp) -> Status {
+    const pb::ImportRequest* req = &request;
     RS_ASSIGN_OR_RETURN(SessionDump dump, ImportJson(req->json()));
     RS_RETURN_IF_ERROR(CheckSessionId(dump.session.id));
     RS_ASSIGN_OR_RETURN(service::ServedModel * served, models_->Find(dump.session.model));
@@ -486,17 +520,23 @@ grpc::ServerUnaryReactor* SessionsService::Import(ServerContext* ctx, const pb::
   });
 }
 
-grpc::ServerWriteReactor<pb::TurnResponse>* SessionsService::Turn(ServerContext* ctx, const pb::TurnRequest* req) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* SessionsService::Turn(ServerContext* ctx, const grpc::ByteBuffer* in) {
   ++in_flight_;
   auto call = std::make_shared<TurnCall>(this, ctx);
   call->self_ = call;
-  call->entry_.session_id = req->session_id();
-  call->entry_.request_id = req->request_id();
   const Tenant* tenant = nullptr;
   if (Status s = admission_->Admit(ctx, &tenant); !s.ok()) {
     call->Reject(s);
     return call.get();
   }
+  pb::TurnRequest parsed;
+  if (Status s = service::ParseRequest(in, &parsed); !s.ok()) {
+    call->Reject(s);
+    return call.get();
+  }
+  const pb::TurnRequest* req = &parsed;
+  call->entry_.session_id = req->session_id();
+  call->entry_.request_id = req->request_id();
   call->entry_.tenant = tenant->name;
   if (turns_in_flight_.fetch_add(1) >= options_.max_turns_in_flight) {
     --turns_in_flight_;

@@ -49,7 +49,17 @@ struct SessionsServiceOptions {
   size_t max_memory_text_bytes = 16 << 10;
 };
 
-class SessionsService final : public recurrent::v1::Sessions::CallbackService {
+// CreateSession, Turn, EditMemory and Import carry user text: they take raw
+// bytes and parse them here, so invalid UTF-8 is INVALID_ARGUMENT
+// (service/raw_message.h) rather than gRPC's generic parse failure.
+namespace sessions_internal {
+namespace pb = recurrent::v1;
+using Base = pb::Sessions::WithRawCallbackMethod_CreateSession<pb::Sessions::WithRawCallbackMethod_Turn<
+    pb::Sessions::WithRawCallbackMethod_EditMemory<pb::Sessions::WithRawCallbackMethod_Import<
+        pb::Sessions::CallbackService>>>>;
+}  // namespace sessions_internal
+
+class SessionsService final : public sessions_internal::Base {
  public:
   // All pointers must outlive the service; `log` and `metrics` may be null.
   // `admission` decides whether RPCs are accepted and who the caller is.
@@ -65,28 +75,30 @@ class SessionsService final : public recurrent::v1::Sessions::CallbackService {
   bool WaitNoneInFlight(std::chrono::steady_clock::time_point deadline);
 
   using ServerContext = grpc::CallbackServerContext;
-  grpc::ServerUnaryReactor* CreateSession(ServerContext* ctx, const recurrent::v1::CreateSessionRequest* req,
-                                          recurrent::v1::Session* resp) override;
+  // Serialized CreateSessionRequest in, Session out.
+  grpc::ServerUnaryReactor* CreateSession(ServerContext* ctx, const grpc::ByteBuffer* req,
+                                          grpc::ByteBuffer* resp) override;
   grpc::ServerUnaryReactor* GetSession(ServerContext* ctx, const recurrent::v1::GetSessionRequest* req,
                                        recurrent::v1::Session* resp) override;
   grpc::ServerUnaryReactor* ListSessions(ServerContext* ctx, const recurrent::v1::ListSessionsRequest* req,
                                          recurrent::v1::ListSessionsResponse* resp) override;
   grpc::ServerUnaryReactor* DeleteSession(ServerContext* ctx, const recurrent::v1::DeleteSessionRequest* req,
                                           recurrent::v1::DeleteSessionResponse* resp) override;
-  grpc::ServerWriteReactor<recurrent::v1::TurnResponse>* Turn(ServerContext* ctx,
-                                                              const recurrent::v1::TurnRequest* req) override;
+  // Serialized TurnRequest in, TurnResponse messages out.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Turn(ServerContext* ctx, const grpc::ByteBuffer* req) override;
   grpc::ServerUnaryReactor* GetMemory(ServerContext* ctx, const recurrent::v1::GetMemoryRequest* req,
                                       recurrent::v1::Memory* resp) override;
-  grpc::ServerUnaryReactor* EditMemory(ServerContext* ctx, const recurrent::v1::EditMemoryRequest* req,
-                                       recurrent::v1::Memory* resp) override;
+  // Serialized EditMemoryRequest in, Memory out.
+  grpc::ServerUnaryReactor* EditMemory(ServerContext* ctx, const grpc::ByteBuffer* req,
+                                       grpc::ByteBuffer* resp) override;
   grpc::ServerUnaryReactor* Rollback(ServerContext* ctx, const recurrent::v1::RollbackRequest* req,
                                      recurrent::v1::Session* resp) override;
   grpc::ServerUnaryReactor* Fork(ServerContext* ctx, const recurrent::v1::ForkRequest* req,
                                  recurrent::v1::Session* resp) override;
   grpc::ServerUnaryReactor* Export(ServerContext* ctx, const recurrent::v1::ExportRequest* req,
                                    recurrent::v1::ExportResponse* resp) override;
-  grpc::ServerUnaryReactor* Import(ServerContext* ctx, const recurrent::v1::ImportRequest* req,
-                                   recurrent::v1::Session* resp) override;
+  // Serialized ImportRequest in, Session out.
+  grpc::ServerUnaryReactor* Import(ServerContext* ctx, const grpc::ByteBuffer* req, grpc::ByteBuffer* resp) override;
 
   class TurnCall;  // one Turn stream (sessions_service.cc)
 
@@ -94,6 +106,13 @@ class SessionsService final : public recurrent::v1::Sessions::CallbackService {
   // Admission, then `work(tenant)` on a worker; its status finishes the call.
   grpc::ServerUnaryReactor* Unary(ServerContext* ctx, const char* method,
                                   std::function<Status(const service::Tenant&)> work);
+  // The same for a raw method: parses the request (INVALID_ARGUMENT if it
+  // does not parse), runs work(tenant, request, &response), serializes the
+  // response.
+  template <typename Req, typename Resp>
+  grpc::ServerUnaryReactor* RawUnary(ServerContext* ctx, const char* method, const grpc::ByteBuffer* in,
+                                     grpc::ByteBuffer* out,
+                                     std::function<Status(const service::Tenant&, const Req&, Resp*)> work);
   void Post(std::function<void()> task);
   void WorkerLoop();
   void Done();

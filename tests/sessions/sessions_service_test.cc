@@ -161,6 +161,32 @@ TEST(SessionsServiceTest, RetriesReplayAndStaleTurnsAbort) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+TEST(SessionsServiceTest, InvalidUtf8IsInvalidArgumentInEveryTextField) {
+  TempDir dir("sessions-utf8");
+  SessionsServer a = Start(dir.path() + "/s.db");
+  v1::Session s = Create(*a.stub);
+  for (const std::string& bad : {std::string("ab\xff"), std::string("\xc3"), std::string("\xed\xa0\x80")}) {
+    EXPECT_EQ(Say(*a.stub, s.session_id(), bad).status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    grpc::ClientContext c1, c2, c3;
+    v1::CreateSessionRequest create;
+    create.set_system_prompt(bad);
+    v1::Session out;
+    EXPECT_EQ(a.stub->CreateSession(&c1, create, &out).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    v1::EditMemoryRequest edit;
+    edit.set_session_id(s.session_id());
+    edit.add_add(bad);
+    v1::Memory mem;
+    EXPECT_EQ(a.stub->EditMemory(&c2, edit, &mem).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    v1::ImportRequest im;
+    im.set_json(bad);
+    EXPECT_EQ(a.stub->Import(&c3, im, &out).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  // Nothing of it landed; the session goes on.
+  TurnOut t = Say(*a.stub, s.session_id(), "Fine.");
+  ASSERT_TRUE(t.status.ok()) << t.status.error_message();
+  EXPECT_EQ(t.result.turn(), 1);
+}
+
 TEST(SessionsServiceTest, RollbackForkExportImportAndMemoryEdits) {
   TempDir dir("sessions-edit");
   SessionsServer a = Start(dir.path() + "/a.db");
