@@ -443,7 +443,10 @@ TEST(ServiceTest, OverloadIsResourceExhaustedQuicklyWhileAdmittedRequestsComplet
   limits.max_tokens_limit = 1 << 20;
   TestServer t = StartServer(DefaultServerOptions(), so, limits);
   constexpr int kHeldTokens = 20000;  // long enough to hold the slots while the test runs
-  // Four requests fill the slots and the queue...
+  // Four requests fill the slots and the queue: two first, running (their
+  // first tokens came), then two that wait. (Sent all at once, the engine may
+  // not have taken the first two into slots before the last arrive, and those
+  // would be refused: the queue holds two.)
   std::vector<StreamResult> held(4);
   std::atomic<int> first_tokens{0};
   std::vector<std::thread> threads;
@@ -455,8 +458,10 @@ TEST(ServiceTest, OverloadIsResourceExhaustedQuicklyWhileAdmittedRequestsComplet
                                                 if (c == 1) first_tokens++;
                                               });
     });
+    if (i == 1) {
+      while (first_tokens.load() < 2) std::this_thread::sleep_for(1ms);
+    }
   }
-  while (first_tokens.load() < 2) std::this_thread::sleep_for(1ms);
   WaitForMetrics(t, [](const std::string& s) {  // the other two are queued
     return MetricValue(s, "recurrent_num_requests_waiting{model=\"m\"}") == 2;
   });
