@@ -190,6 +190,26 @@ void FinalNormAndHead(const Batch& batch, const std::vector<int64_t>& row_starts
     kernels::Gemm(normed, n_rows, D, head, nullptr, logits->data.data(), head.n, pool);
 }
 
+StatusOr<MambaBackbone> LoadMambaBackbone(const io::TensorStore& store, WeightLoader& w, const char* arch) {
+  MambaBackbone b;
+  const std::string emb_name =
+      store.Find("backbone.embeddings.weight") ? "backbone.embeddings.weight" : "backbone.embedding.weight";
+  RS_ASSIGN_OR_RETURN(b.embedding, w.Matrix(emb_name, -1, -1));
+  b.vocab = b.embedding.n;
+  b.d_model = b.embedding.k;
+  if (store.Find("lm_head.weight") != nullptr) {
+    RS_ASSIGN_OR_RETURN(b.lm_head, w.Matrix("lm_head.weight", b.vocab, b.d_model));
+  } else {
+    b.lm_head = b.embedding;  // tied
+  }
+  RS_ASSIGN_OR_RETURN(b.norm_f, w.Vector("backbone.norm_f.weight", b.d_model));
+  while (store.Find("backbone.layers." + std::to_string(b.n_layer) + ".mixer.A_log") != nullptr) ++b.n_layer;
+  if (b.n_layer == 0) {
+    return InvalidArgumentError(std::string("no ") + arch + " layers found (backbone.layers.0.mixer.A_log)");
+  }
+  return b;
+}
+
 const char* WeightTypeName(kernels::WeightType t) {
   switch (t) {
     case kernels::WeightType::kF32: return "F32";

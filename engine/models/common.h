@@ -59,6 +59,18 @@ class WeightLoader {
   size_t weight_bytes_ = 0;
 };
 
+// What every Mamba checkpoint shares (Mamba-1 and Mamba-2, HF and original
+// layouts): the embedding (HF `backbone.embeddings`, original
+// `backbone.embedding`), lm_head (tied to the embedding when absent), norm_f,
+// and the layer count (consecutive `backbone.layers.N.mixer.A_log`).
+// INVALID_ARGUMENT "no <arch> layers found (...)" without layer 0.
+struct MambaBackbone {
+  kernels::WeightMatrix embedding, lm_head;
+  std::vector<float> norm_f;
+  int64_t vocab = 0, d_model = 0, n_layer = 0;
+};
+StatusOr<MambaBackbone> LoadMambaBackbone(const io::TensorStore& store, WeightLoader& w, const char* arch);
+
 const char* WeightTypeName(kernels::WeightType t);
 // Bytes of a weight matrix as the kernels read it.
 size_t MatrixBytes(const kernels::WeightMatrix& m);

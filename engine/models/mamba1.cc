@@ -58,24 +58,13 @@ class Mamba1Model final : public Model {
 
 Status Mamba1Model::Init(const json::Value* config) {
   WeightLoader& w = weights_;
-  // Embedding: HF `embeddings`, original state-spaces `embedding`.
-  std::string emb_name = store_->Find("backbone.embeddings.weight") ? "backbone.embeddings.weight"
-                                                                    : "backbone.embedding.weight";
-  RS_ASSIGN_OR_RETURN(embedding_, w.Matrix(emb_name, -1, -1));
-  V_ = embedding_.n;
-  D_ = embedding_.k;
-  if (store_->Find("lm_head.weight") != nullptr) {
-    RS_ASSIGN_OR_RETURN(lm_head_, w.Matrix("lm_head.weight", V_, D_));
-  } else {
-    lm_head_ = embedding_;  // tied
-  }
-  RS_ASSIGN_OR_RETURN(norm_f_, w.Vector("backbone.norm_f.weight", D_));
-
-  int64_t n_layer = 0;
-  while (store_->Find("backbone.layers." + std::to_string(n_layer) + ".mixer.A_log") != nullptr) {
-    ++n_layer;
-  }
-  if (n_layer == 0) return InvalidArgumentError("no Mamba layers found (backbone.layers.0.mixer.A_log)");
+  RS_ASSIGN_OR_RETURN(MambaBackbone backbone, LoadMambaBackbone(*store_, w, "Mamba"));
+  embedding_ = backbone.embedding;
+  lm_head_ = backbone.lm_head;
+  norm_f_ = std::move(backbone.norm_f);
+  V_ = backbone.vocab;
+  D_ = backbone.d_model;
+  const int64_t n_layer = backbone.n_layer;
 
   if (config != nullptr) {
     if (const json::Value* e = config->Find("layer_norm_epsilon"); e && e->is_number()) {
