@@ -26,6 +26,8 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "engine/util/status.h"
 
 namespace rs::sessions::testing {
@@ -193,5 +195,18 @@ inline StatusOr<std::string> CreateDatabase(const std::string& admin, const std:
   RS_RETURN_IF_ERROR(PgExec(admin, "CREATE DATABASE " + name));
   return PgServer::WithDatabase(admin, name);
 }
+
+// One server per test binary, started on first use and stopped after the
+// last test (a gtest global environment registered at start-up).
+inline PgServer& SharedPgServer() {
+  static PgServer server;
+  return server;
+}
+class StopSharedPgServer : public ::testing::Environment {
+ public:
+  void TearDown() override { SharedPgServer().Stop(); }
+};
+inline ::testing::Environment* const kStopSharedPgServer =
+    ::testing::AddGlobalTestEnvironment(new StopSharedPgServer);
 
 }  // namespace rs::sessions::testing

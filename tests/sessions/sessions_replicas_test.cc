@@ -12,16 +12,8 @@
 namespace rs::sessions::testing {
 namespace {
 
-PgServer& Server() {
-  static PgServer server;
-  return server;
-}
-
-class StopServer : public ::testing::Environment {
- public:
-  void TearDown() override { Server().Stop(); }
-};
-const auto* const kStopServer = ::testing::AddGlobalTestEnvironment(new StopServer);
+// The test binary's PostgreSQL server (pg_harness.h), stopped after the last test.
+PgServer& Server() { return SharedPgServer(); }
 
 std::unique_ptr<SessionStore> OpenPg(const std::string& conninfo) {
   auto store = PostgresSessionStore::Open(conninfo);
