@@ -8,6 +8,8 @@
 // (model.safetensors).
 // The architecture follows --arch, else the shape's name. Its text is noise.
 #include <cstdio>
+#include <initializer_list>
+#include <utility>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -23,6 +25,22 @@ StatusOr<DType> ParseDType(const std::string& name) {
   return InvalidArgumentError("--dtype must be f32, f16 or bf16");
 }
 
+// Overrides each option with its integer flag when given (the option's value
+// is the default); the first malformed flag is the error.
+Status ReadIntFlags(const Flags& flags, std::initializer_list<std::pair<const char*, int64_t*>> fields) {
+  for (const auto& f : fields) {
+    RS_ASSIGN_OR_RETURN(*f.second, flags.GetInt(f.first, *f.second));
+  }
+  return OkStatus();
+}
+
+// The exit code of a write: a one-line error, or a notice of what was written.
+int Written(const Flags& flags, const Status& written) {
+  if (!written.ok()) return Fail("init-random", written);
+  std::fprintf(stderr, "wrote %s (random weights: for benchmarks and tests only)\n", flags.Get("out").c_str());
+  return 0;
+}
+
 int InitRandomRwkv(const Flags& flags, int version, DType dtype) {
   engine::RandomRwkvOptions o;
   o.version = version;
@@ -33,25 +51,18 @@ int InitRandomRwkv(const Flags& flags, int version, DType dtype) {
   }
   if (o.version != version)
     return Fail("init-random", InvalidArgumentError("--arch does not match --shape"));
-  auto d = flags.GetInt("d-model", o.n_embd);
-  auto l = flags.GetInt("n-layer", o.n_layer);
-  auto v = flags.GetInt("vocab", o.vocab_size);
-  auto hs = flags.GetInt("head-size", o.head_size);
-  auto seed = flags.GetInt("seed", 1);
-  for (const auto* st : {&d, &l, &v, &hs, &seed}) {
-    if (!st->ok()) return Fail("init-random", st->status());
+  int64_t seed = 1;
+  if (Status st = ReadIntFlags(flags, {{"d-model", &o.n_embd},
+                                       {"n-layer", &o.n_layer},
+                                       {"vocab", &o.vocab_size},
+                                       {"head-size", &o.head_size},
+                                       {"seed", &seed}});
+      !st.ok()) {
+    return Fail("init-random", st);
   }
-  o.n_embd = *d;
-  o.n_layer = *l;
-  o.vocab_size = *v;
-  o.head_size = *hs;
-  o.seed = static_cast<uint64_t>(*seed);
+  o.seed = static_cast<uint64_t>(seed);
   o.dtype = dtype;
-  if (Status s = engine::WriteRandomRwkv(flags.Get("out"), o); !s.ok())
-    return Fail("init-random", s);
-  std::fprintf(stderr, "wrote %s (random weights: for benchmarks and tests only)\n",
-               flags.Get("out").c_str());
-  return 0;
+  return Written(flags, engine::WriteRandomRwkv(flags.Get("out"), o));
 }
 
 int InitRandomMamba2(const Flags& flags, DType dtype) {
@@ -61,30 +72,21 @@ int InitRandomMamba2(const Flags& flags, DType dtype) {
     if (!shape.ok()) return Fail("init-random", shape.status());
     o = *shape;
   }
-  auto d = flags.GetInt("d-model", o.d_model);
-  auto l = flags.GetInt("n-layer", o.n_layer);
-  auto v = flags.GetInt("vocab", o.vocab_size);
-  auto n = flags.GetInt("d-state", o.d_state);
-  auto p = flags.GetInt("head-dim", o.head_dim);
-  auto g = flags.GetInt("n-groups", o.n_groups);
-  auto seed = flags.GetInt("seed", 1);
-  for (const auto* st : {&d, &l, &v, &n, &p, &g, &seed}) {
-    if (!st->ok()) return Fail("init-random", st->status());
+  int64_t seed = 1;
+  if (Status st = ReadIntFlags(flags, {{"d-model", &o.d_model},
+                                       {"n-layer", &o.n_layer},
+                                       {"vocab", &o.vocab_size},
+                                       {"d-state", &o.d_state},
+                                       {"head-dim", &o.head_dim},
+                                       {"n-groups", &o.n_groups},
+                                       {"seed", &seed}});
+      !st.ok()) {
+    return Fail("init-random", st);
   }
-  o.d_model = *d;
-  o.n_layer = *l;
-  o.vocab_size = *v;
-  o.d_state = *n;
-  o.head_dim = *p;
-  o.n_groups = *g;
-  o.seed = static_cast<uint64_t>(*seed);
+  o.seed = static_cast<uint64_t>(seed);
   o.tie_embeddings = !flags.Has("untied");
   o.dtype = dtype;
-  if (Status s = engine::WriteRandomMamba2(flags.Get("out"), o); !s.ok())
-    return Fail("init-random", s);
-  std::fprintf(stderr, "wrote %s (random weights: for benchmarks and tests only)\n",
-               flags.Get("out").c_str());
-  return 0;
+  return Written(flags, engine::WriteRandomMamba2(flags.Get("out"), o));
 }
 
 }  // namespace
@@ -114,26 +116,19 @@ int RunInitRandom(int argc, char** argv) {
     if (!shape.ok()) return Fail("init-random", shape.status());
     o = *shape;
   }
-  auto d = flags.GetInt("d-model", o.d_model);
-  auto l = flags.GetInt("n-layer", o.n_layer);
-  auto v = flags.GetInt("vocab", o.vocab_size);
-  auto n = flags.GetInt("d-state", o.d_state);
-  auto seed = flags.GetInt("seed", 1);
-  for (const auto* st : {&d, &l, &v, &n, &seed}) {
-    if (!st->ok()) return Fail("init-random", st->status());
+  int64_t seed = 1;
+  if (Status st = ReadIntFlags(flags, {{"d-model", &o.d_model},
+                                       {"n-layer", &o.n_layer},
+                                       {"vocab", &o.vocab_size},
+                                       {"d-state", &o.d_state},
+                                       {"seed", &seed}});
+      !st.ok()) {
+    return Fail("init-random", st);
   }
-  o.d_model = *d;
-  o.n_layer = *l;
-  o.vocab_size = *v;
-  o.d_state = *n;
-  o.seed = static_cast<uint64_t>(*seed);
+  o.seed = static_cast<uint64_t>(seed);
   o.tie_embeddings = !flags.Has("untied");
   o.dtype = *dtype;
-  if (Status s = engine::WriteRandomMamba1(flags.Get("out"), o); !s.ok())
-    return Fail("init-random", s);
-  std::fprintf(stderr, "wrote %s (random weights: for benchmarks and tests only)\n",
-               flags.Get("out").c_str());
-  return 0;
+  return Written(flags, engine::WriteRandomMamba1(flags.Get("out"), o));
 }
 
 }  // namespace rs::cli
