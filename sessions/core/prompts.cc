@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "engine/util/utf8.h"
+
 namespace rs::sessions {
 namespace {
 
@@ -42,6 +44,18 @@ std::string Trim(std::string_view s) {
   while (b < e && IsSpace(s[b])) ++b;
   while (e > b && IsSpace(s[e - 1])) --e;
   return std::string(s.substr(b, e - b));
+}
+
+Status CheckUserText(std::string_view text, size_t max_bytes, const char* what) {
+  if (text.size() > max_bytes) {
+    return InvalidArgumentError(std::string(what) + " of " + std::to_string(text.size()) +
+                                " bytes is over the limit of " + std::to_string(max_bytes));
+  }
+  if (!utf8::IsValid(text)) return InvalidArgumentError(std::string(what) + " is not valid UTF-8");
+  if (text.find('\0') != std::string_view::npos) {
+    return InvalidArgumentError(std::string(what) + " contains a NUL character");
+  }
+  return OkStatus();
 }
 
 std::string CleanGenerated(std::string_view s) {
@@ -159,7 +173,9 @@ StatusOr<std::vector<std::string>> ParsePlans(const SectionOutput& out) {
   for (int i = 1; i <= 3; ++i) {
     size_t end = rest.size();
     if (i < 3) {
-      const std::string marker = "\n" + std::to_string(i + 1) + ".";
+      std::string marker = "\n";  // built in steps: GCC 12's -Wrestrict misfires on "\n" + to_string
+      marker += std::to_string(i + 1);
+      marker += '.';
       end = rest.find(marker);
       if (end == std::string_view::npos) {
         return FailedPreconditionError("plan " + std::to_string(i + 1) + " is missing");

@@ -107,6 +107,11 @@ std::string ExchangeMemoryText(const Exchange& e, size_t max_bytes = 600);
 // The fallback plan when the model never writes three.
 inline constexpr std::string_view kFallbackPlan = "Continue the story from where it left off.";
 
+// Text a user gives a session (a message, a system prompt, a memory): OK, or
+// INVALID_ARGUMENT naming `what` when it is over max_bytes, not UTF-8, or
+// holds a NUL character (which PostgreSQL text cannot hold).
+Status CheckUserText(std::string_view text, size_t max_bytes, const char* what);
+
 // Generated text as the session keeps it: NUL characters (which PostgreSQL
 // text cannot hold, and no reader wants) become U+FFFD.
 std::string CleanGenerated(std::string_view s);

@@ -4,7 +4,6 @@
 #include <utility>
 
 #include "engine/util/hash.h"
-#include "engine/util/utf8.h"
 #include "sessions/core/prompts.h"
 #include "sessions/core/retrieval.h"
 
@@ -69,12 +68,7 @@ uint64_t TurnRunner::Seed(const SessionRecord& session, int64_t turn, int salt) 
 }
 
 StatusOr<std::string> TurnRunner::ResolveInput(const TurnRequest& request, const SessionRecord& session) {
-  if (request.message.size() > options_.max_message_bytes) {
-    return InvalidArgumentError("message of " + std::to_string(request.message.size()) +
-                                " bytes is over the limit of " + std::to_string(options_.max_message_bytes));
-  }
-  if (!utf8::IsValid(request.message)) return InvalidArgumentError("message is not valid UTF-8");
-  if (request.message.find('\0') != std::string::npos) return InvalidArgumentError("message contains a NUL character");
+  RS_RETURN_IF_ERROR(CheckUserText(request.message, options_.max_message_bytes, "message"));
   if (session.mode == SessionMode::kChat) {
     if (request.plan_index.has_value()) return InvalidArgumentError("plan_index is for STORY sessions");
     if (Trim(request.message).empty()) return InvalidArgumentError("message is empty");

@@ -5,7 +5,6 @@
 #include <random>
 #include <utility>
 
-#include "engine/util/utf8.h"
 #include "service/raw_message.h"
 #include "sessions/core/export_json.h"
 #include "sessions/core/prompts.h"
@@ -60,16 +59,6 @@ void ToProto(const SessionRecord& s, pb::Session* out) {
   out->set_updated_unix_ms(s.updated_ms);
   out->set_forked_from(s.forked_from);
   out->set_forked_at_turn(s.forked_at_turn);
-}
-
-Status CheckText(const std::string& text, size_t max_bytes, const char* what) {
-  if (text.size() > max_bytes) {
-    return InvalidArgumentError(std::string(what) + " of " + std::to_string(text.size()) +
-                                " bytes is over the limit of " + std::to_string(max_bytes));
-  }
-  if (!utf8::IsValid(text)) return InvalidArgumentError(std::string(what) + " is not valid UTF-8");
-  if (text.find('\0') != std::string::npos) return InvalidArgumentError(std::string(what) + " contains a NUL character");
-  return OkStatus();
 }
 
 Status CheckSessionId(const std::string& id) {
@@ -328,7 +317,7 @@ grpc::ServerUnaryReactor* SessionsService::CreateSession(ServerContext* ctx, con
     RS_ASSIGN_OR_RETURN(service::ServedModel * served, models_->Find(req->model()));
     RS_RETURN_IF_ERROR(tenant.Allows(served->name));
     RS_RETURN_IF_ERROR(ForModel(served->name).status());  // the model can hold sessions
-    RS_RETURN_IF_ERROR(CheckText(req->system_prompt(), options_.max_system_prompt_bytes, "system_prompt"));
+    RS_RETURN_IF_ERROR(CheckUserText(req->system_prompt(), options_.max_system_prompt_bytes, "system_prompt"));
     SessionRecord s;
     s.id = NewSessionId();
     s.tenant = tenant.name;
@@ -433,13 +422,13 @@ grpc::ServerUnaryReactor* SessionsService::EditMemory(ServerContext* ctx, const 
     RS_RETURN_IF_ERROR(CheckSessionId(id));
     RS_ASSIGN_OR_RETURN(SessionRecord s, store_->GetSession(tenant.name, id));
     // Validate everything before changing anything.
-    if (req->has_short_term()) RS_RETURN_IF_ERROR(CheckText(req->short_term(), options_.max_memory_text_bytes, "short_term"));
+    if (req->has_short_term()) RS_RETURN_IF_ERROR(CheckUserText(req->short_term(), options_.max_memory_text_bytes, "short_term"));
     for (const std::string& t : req->add()) {
-      RS_RETURN_IF_ERROR(CheckText(t, options_.max_memory_text_bytes, "a memory item"));
+      RS_RETURN_IF_ERROR(CheckUserText(t, options_.max_memory_text_bytes, "a memory item"));
       if (Trim(t).empty()) return InvalidArgumentError("a memory item to add is empty");
     }
     for (const pb::MemoryItem& m : req->update()) {
-      RS_RETURN_IF_ERROR(CheckText(m.text(), options_.max_memory_text_bytes, "a memory item"));
+      RS_RETURN_IF_ERROR(CheckUserText(m.text(), options_.max_memory_text_bytes, "a memory item"));
       if (Trim(m.text()).empty()) return InvalidArgumentError("memory item " + std::to_string(m.id()) + ": empty text");
     }
     RS_ASSIGN_OR_RETURN(PerModel per_model, ForModel(s.model));
