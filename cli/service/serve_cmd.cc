@@ -2,7 +2,8 @@
 // recurrent keygen: a new API key and its key-file line. --help lists the
 // flags. The server listens before it loads (health NOT_SERVING meanwhile),
 // serves until SIGTERM or SIGINT, then drains: health NOT_SERVING, new RPCs
-// UNAVAILABLE, streams in flight finish within --drain-seconds, exit 0.
+// UNAVAILABLE, the listener closed, streams in flight finish within
+// --drain-seconds, exit 0.
 #include <signal.h>
 #include <unistd.h>
 
@@ -49,8 +50,17 @@ const char kServeUsage[] =
     "  --swap-mib N               host memory for swapped-out states     [256]\n"
     "  --prefix-cache-mib N       kept prompt-prefix states              [256]\n"
     "  --session-cache-mib N      kept session states                    [256]\n"
+    "sessions (recurrent.v1.Sessions; docs/sessions.md):\n"
+    "  --sessions sqlite:PATH | postgres:CONNINFO | off   the session store\n"
+    "                                                    [sqlite:recurrent-sessions.db]\n"
+    "  --replica-id NAME          this replica in the store (unique per replica)\n"
+    "                             [HOST:PORT, or HOST:pid-N with port 0]\n"
+    "  --replica-lease-seconds S  a turn this replica leaves pending by dying blocks its\n"
+    "                             session this long (heartbeat every S/3) [10]\n"
+    "  --max-turns N              Sessions turns at once                 [32]\n"
     "operations:\n"
-    "  --drain-seconds S          on SIGTERM, time for streams in flight [30]\n"
+    "  --drain-seconds S          on SIGTERM: health NOT_SERVING, stop listening, streams\n"
+    "                             in flight get this long to finish      [30]\n"
     "  --no-request-log           no JSON log line per request on stderr\n";
 
 const char kKeygenUsage[] =
@@ -157,6 +167,8 @@ Status RunServer(const Flags& flags) {
     const std::string port = opts.listen.substr(opts.listen.rfind(':') + 1);
     so.owner = flags.Get("replica-id", HostName() + ":" + (port == "0" ? "pid-" + std::to_string(getpid()) : port));
     so.max_turns_in_flight = static_cast<int>(max_turns);
+    RS_ASSIGN_OR_RETURN(int64_t lease_s, IntFlag(flags, "replica-lease-seconds", 10, 1, 3600));
+    so.replica_lease_ms = lease_s * 1000;
     RS_ASSIGN_OR_RETURN(int64_t abandoned, store->FailPendingTurns(so.owner));
     std::fprintf(stderr, "recurrent serve: sessions in %s (%s)%s\n", sessions_flag.c_str(), store->kind(),
                  abandoned > 0 ? (", " + std::to_string(abandoned) + " interrupted turn(s) marked failed").c_str() : "");
@@ -226,7 +238,7 @@ int RunServe(int argc, char** argv) {
   Flags flags({"model", "tokenizer", "threads", "device", "listen", "metrics-listen", "max-message-bytes",
                "keepalive-seconds", "tls-cert", "tls-key", "tls-client-ca", "api-keys", "max-seqs", "max-queue",
                "max-step-tokens", "max-prompt-tokens", "max-tokens-limit", "max-slots-per-tenant", "swap-mib",
-               "prefix-cache-mib", "session-cache-mib", "drain-seconds", "sessions", "replica-id", "max-turns"},
+               "prefix-cache-mib", "session-cache-mib", "drain-seconds", "sessions", "replica-id", "replica-lease-seconds", "max-turns"},
               {"no-request-log", "help"});
   if (Status s = flags.Parse(argc, argv, 2); !s.ok()) {
     Fail("serve", s);

@@ -13,14 +13,14 @@ namespace {
 // Keeps the pending turn honest: every early return after BeginTurn fails it.
 class PendingTurn {
  public:
-  PendingTurn(SessionStore* store, const TurnRequest& r, int64_t index)
-      : store_(store), request_(r), index_(index) {}
+  PendingTurn(SessionStore* store, const TurnRequest& r, int64_t index, std::string owner)
+      : store_(store), request_(r), index_(index), owner_(std::move(owner)) {}
   ~PendingTurn() {
-    if (!done_) (void)store_->FailTurn(request_.tenant, request_.session_id, index_, "abandoned");
+    if (!done_) (void)store_->FailTurn(request_.tenant, request_.session_id, index_, "abandoned", owner_);
   }
   Status Fail(Status error) {
     done_ = true;
-    (void)store_->FailTurn(request_.tenant, request_.session_id, index_, error.message());
+    (void)store_->FailTurn(request_.tenant, request_.session_id, index_, error.message(), owner_);
     return error;
   }
   void Committed() { done_ = true; }
@@ -29,6 +29,7 @@ class PendingTurn {
   SessionStore* store_;
   const TurnRequest& request_;
   int64_t index_;
+  std::string owner_;
   bool done_ = false;
 };
 
@@ -241,7 +242,7 @@ StatusOr<TurnOutcome> TurnRunner::Run(const TurnRequest& request,
     if (on_text) on_text(existing.reply);
     return outcome;
   }
-  PendingTurn pending(store_, request, begun->index);
+  PendingTurn pending(store_, request, begun->index, options_.owner);
   // The session as of the turn's start (BeginTurn checked expected_turn).
   RS_ASSIGN_OR_RETURN(session, store_->GetSession(request.tenant, request.session_id));
   outcome.phases.begin = lap();
@@ -281,6 +282,7 @@ StatusOr<TurnOutcome> TurnRunner::Run(const TurnRequest& request,
     commit.snapshot->turn = begun->index;
     commit.snapshot->tail = reply->tail;
   }
+  commit.owner = options_.owner;
   StatusOr<TurnRecord> committed = store_->CommitTurn(request.tenant, request.session_id, begun->index, commit);
   if (!committed.ok()) return pending.Fail(committed.status());
   pending.Committed();

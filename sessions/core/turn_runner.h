@@ -34,7 +34,7 @@
 namespace rs::sessions {
 
 struct TurnOptions {
-  std::string owner = "local";          // this replica, for FailPendingTurns
+  std::string owner = "local";          // this replica: owns the turns it begins (session_store.h)
   size_t max_message_bytes = 32 << 10;  // larger inputs: INVALID_ARGUMENT
   int max_attempts = 3;                 // per section (memory, plans)
   int plan_max_tokens = 96;

@@ -201,6 +201,7 @@ SessionsService::SessionsService(service::ModelRegistry* models, const service::
   // behind them.
   const int n = std::max(1, options_.worker_threads) + std::max(0, options_.max_turns_in_flight);
   for (int i = 0; i < n; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  if (options_.replica_lease_ms > 0) heartbeat_ = std::thread([this] { HeartbeatLoop(); });
 }
 
 SessionsService::~SessionsService() {
@@ -209,7 +210,30 @@ SessionsService::~SessionsService() {
     stopping_ = true;
   }
   cv_.notify_all();
+  heartbeat_cv_.notify_all();
   for (std::thread& t : workers_) t.join();
+  if (heartbeat_.joinable()) {
+    heartbeat_.join();
+    // Stopped cleanly: nothing of ours is pending any more, give the lease up.
+    (void)store_->Heartbeat(options_.owner, 0);
+  }
+}
+
+void SessionsService::HeartbeatLoop() {
+  const auto period = std::chrono::milliseconds(std::max<int64_t>(options_.replica_lease_ms / 3, 1));
+  bool failing = false;
+  std::unique_lock<std::mutex> l(mu_);
+  while (!stopping_) {
+    l.unlock();
+    const Status s = store_->Heartbeat(options_.owner, options_.replica_lease_ms);
+    if (!s.ok() && !failing) {
+      std::fprintf(stderr, "sessions: cannot renew the lease of replica %s: %s\n", options_.owner.c_str(),
+                   s.ToString().c_str());
+    }
+    failing = !s.ok();
+    l.lock();
+    heartbeat_cv_.wait_for(l, period, [this] { return stopping_; });
+  }
 }
 
 void SessionsService::Post(std::function<void()> task) {

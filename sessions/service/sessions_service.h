@@ -13,6 +13,8 @@
 // Status codes: as sessions.proto says; RESOURCE_EXHAUSTED when
 // max_turns_in_flight turns run already.
 //
+// A heartbeat thread renews the replica's lease in the store (options).
+//
 // Thread-safety: gRPC calls the handlers from its threads; WaitNoneInFlight
 // from any thread.
 #pragma once
@@ -42,6 +44,11 @@ namespace rs::sessions {
 
 struct SessionsServiceOptions {
   std::string owner = "local";  // this replica's name in the store
+  // This replica's lease in the store, renewed every third of it while the
+  // service runs and given up when it stops (session_store.h, "Replica
+  // leases"): how long a turn this replica left pending by dying blocks its
+  // session. 0: no heartbeats (its pending turns block until it restarts).
+  int64_t replica_lease_ms = 10'000;
   int worker_threads = 8;        // blocking store work of unary calls
   int max_turns_in_flight = 32;  // turns at once (each holds a thread of its own)
   size_t max_message_bytes = 32 << 10;
@@ -115,6 +122,7 @@ class SessionsService final : public sessions_internal::Base {
                                      std::function<Status(const service::Tenant&, const Req&, Resp*)> work);
   void Post(std::function<void()> task);
   void WorkerLoop();
+  void HeartbeatLoop();
   void Done();
   // The turn model and runner of a served model (created on first use);
   // NOT_FOUND for an unknown model, INVALID_ARGUMENT for one without a
@@ -144,6 +152,8 @@ class SessionsService final : public sessions_internal::Base {
   std::deque<std::function<void()>> queue_;
   bool stopping_ = false;
   std::vector<std::thread> workers_;
+  std::condition_variable heartbeat_cv_;  // stopping
+  std::thread heartbeat_;
   std::atomic<int64_t> in_flight_{0};
   std::atomic<int> turns_in_flight_{0};
 };

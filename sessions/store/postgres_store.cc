@@ -90,6 +90,13 @@ CREATE TABLE snapshots (
       R"sql(
 ALTER TABLE snapshots ADD COLUMN tail BYTEA NOT NULL DEFAULT ''::bytea;
 )sql",
+      // 3: replica leases (a dead replica's pending turns stop blocking).
+      R"sql(
+CREATE TABLE replica_leases (
+  owner TEXT COLLATE "C" PRIMARY KEY,
+  expires_ms BIGINT NOT NULL
+);
+)sql",
   };
   return kMigrations;
 }
@@ -417,6 +424,24 @@ class PgTx final : public StoreTx {
                                        "WHERE owner = $3 AND status = 0",
                                        Params().Text(error).Int(internal::NowMs()).Text(owner)));
     return r.affected();
+  }
+
+  StatusOr<std::optional<PendingOwner>> FindPendingOwner(const std::string& id) override {
+    RS_ASSIGN_OR_RETURN(
+        Result r, Exec(c_,
+                       "SELECT t.owner, COALESCE(l.expires_ms, -1) FROM turns t LEFT JOIN "
+                       "replica_leases l ON l.owner = t.owner WHERE t.session_id = $1 AND t.status = 0",
+                       Params().Text(id)));
+    if (r.rows() == 0) return std::optional<PendingOwner>();
+    return std::optional<PendingOwner>(PendingOwner{r.Bytes(0, 0), r.Int(0, 1)});
+  }
+
+  Status PutReplicaLease(const std::string& owner, int64_t expires_ms) override {
+    return Exec(c_,
+                "INSERT INTO replica_leases (owner, expires_ms) VALUES ($1, $2) "
+                "ON CONFLICT (owner) DO UPDATE SET expires_ms = EXCLUDED.expires_ms",
+                Params().Text(owner).Int(expires_ms))
+        .status();
   }
 
   StatusOr<std::vector<TurnRecord>> ListTurns(const std::string& id, int64_t from, int64_t to,

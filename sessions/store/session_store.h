@@ -25,6 +25,13 @@
 //   * Optimistic concurrency: BeginTurn with expected_turn != the session's
 //     committed turn count, or while another turn of the session is pending,
 //     is ABORTED.
+//   * Replica leases: a replica running turns renews its lease with
+//     Heartbeat. A pending turn whose owner's lease has expired (the replica
+//     died, and another took over its sessions) does not block the session:
+//     the next BeginTurn marks it failed and starts its own. A pending turn
+//     of an owner that never sent a heartbeat blocks as above. Leases compare
+//     the wall clocks of replicas: keep them synchronized (NTP) well within
+//     the lease.
 //   * Errors: NOT_FOUND (unknown session, turn or memory item), ABORTED
 //     (above), INVALID_ARGUMENT (malformed arguments), UNAVAILABLE (the
 //     database cannot be reached; the caller may retry), DATA_LOSS (the
@@ -127,6 +134,10 @@ struct TurnCommit {
   bool rebuilt_from_text = false;
   std::vector<MemoryItem> new_items;  // ids ignored; turn set to the turn
   std::optional<Snapshot> snapshot;   // replaces the session's snapshot
+  // The replica that began the turn: when set, only its attempt commits (one
+  // whose lease ran out, and whose turn another replica took over, gets
+  // NOT_FOUND). Empty: whoever's pending attempt has this index.
+  std::string owner;
 };
 
 // A whole session, for Export / Import and Fork.
@@ -170,11 +181,16 @@ class SessionStore {
   // `index` committed turns.
   virtual StatusOr<TurnRecord> CommitTurn(const std::string& tenant, const std::string& id,
                                           int64_t index, const TurnCommit& commit) = 0;
+  // The same owner rule as TurnCommit::owner ("" = any).
   virtual Status FailTurn(const std::string& tenant, const std::string& id, int64_t index,
-                          const std::string& error) = 0;
+                          const std::string& error, const std::string& owner) = 0;
   // Marks every pending turn of `owner` failed (a replica's start-up: turns
   // its previous life left behind). Returns how many.
   virtual StatusOr<int64_t> FailPendingTurns(const std::string& owner) = 0;
+  // Replica `owner` is alive for lease_ms from now (its pending turns block
+  // their sessions until then; see "Replica leases" above). lease_ms in
+  // [0, 1 day]; 0 gives the lease up at once (a clean shutdown).
+  virtual Status Heartbeat(const std::string& owner, int64_t lease_ms) = 0;
   // Committed turns in [from, to] (1-based, inclusive; to <= 0: the last),
   // ascending; with include_failed also failed and pending attempts.
   virtual StatusOr<std::vector<TurnRecord>> ListTurns(const std::string& tenant, const std::string& id,

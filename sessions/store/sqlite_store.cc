@@ -83,6 +83,13 @@ CREATE TABLE snapshots (
       R"sql(
 ALTER TABLE snapshots ADD COLUMN tail BLOB NOT NULL DEFAULT x'';
 )sql",
+      // 3: replica leases (a dead replica's pending turns stop blocking).
+      R"sql(
+CREATE TABLE replica_leases (
+  owner TEXT PRIMARY KEY,
+  expires_ms INTEGER NOT NULL
+);
+)sql",
   };
   return kMigrations;
 }
@@ -352,6 +359,24 @@ class SqliteTx final : public StoreTx {
     st.Text(error).Int(internal::NowMs()).Text(owner);
     RS_RETURN_IF_ERROR(st.Run());
     return static_cast<int64_t>(sqlite3_changes64(db_));
+  }
+
+  StatusOr<std::optional<PendingOwner>> FindPendingOwner(const std::string& id) override {
+    Stmt st(db_,
+            "SELECT t.owner, COALESCE(l.expires_ms, -1) FROM turns t LEFT JOIN replica_leases l "
+            "ON l.owner = t.owner WHERE t.session_id = ? AND t.status = 0");
+    st.Text(id);
+    RS_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return std::optional<PendingOwner>();
+    return std::optional<PendingOwner>(PendingOwner{st.ColBytes(0), st.ColInt(1)});
+  }
+
+  Status PutReplicaLease(const std::string& owner, int64_t expires_ms) override {
+    Stmt st(db_,
+            "INSERT INTO replica_leases (owner, expires_ms) VALUES (?, ?) "
+            "ON CONFLICT (owner) DO UPDATE SET expires_ms = excluded.expires_ms");
+    st.Text(owner).Int(expires_ms);
+    return st.Run();
   }
 
   StatusOr<std::vector<TurnRecord>> ListTurns(const std::string& id, int64_t from, int64_t to,

@@ -85,7 +85,20 @@ StatusOr<TurnRecord> StoreCore::BeginTurn(const std::string& tenant, const std::
       }
     }
     RS_ASSIGN_OR_RETURN(std::optional<TurnRecord> pending, tx.FindPendingTurn(id));
-    if (pending) return AbortedError(TurnName(pending->index) + " of the session is still pending");
+    if (pending) {
+      // A pending turn of a replica whose lease ran out: it died mid-turn.
+      RS_ASSIGN_OR_RETURN(std::optional<StoreTx::PendingOwner> holder, tx.FindPendingOwner(id));
+      const int64_t now = NowMs();
+      if (!holder || holder->lease_expires_ms < 0 || holder->lease_expires_ms > now) {
+        return AbortedError(TurnName(pending->index) + " of the session is still pending");
+      }
+      TurnRecord failed = *pending;
+      failed.status = TurnRecord::Status::kFailed;
+      failed.error = "abandoned: replica " + holder->owner + " stopped renewing its lease";
+      failed.committed_ms = now;
+      RS_ASSIGN_OR_RETURN(bool updated, tx.FinishPendingTurn(id, failed));
+      if (!updated) return AbortedError(TurnName(pending->index) + " of the session is still pending");
+    }
     if (expected_turn != s.turns) {
       return AbortedError("expected_turn " + std::to_string(expected_turn) +
                           " but the session has " + std::to_string(s.turns) + " turns");
@@ -111,11 +124,8 @@ StatusOr<TurnRecord> StoreCore::CommitTurn(const std::string& tenant, const std:
   TurnRecord out;
   RS_RETURN_IF_ERROR(RunTx(true, [&](StoreTx& tx) -> Status {
     RS_ASSIGN_OR_RETURN(SessionRecord s, tx.LoadSession(tenant, id, true));
-    RS_ASSIGN_OR_RETURN(std::optional<TurnRecord> pending, tx.FindPendingTurn(id));
-    if (!pending || pending->index != index)
-      return NotFoundError(TurnName(index) + " is not pending");
+    RS_ASSIGN_OR_RETURN(out, LoadPending(tx, id, index, commit.owner));
     const int64_t now = NowMs();
-    out = *pending;
     out.status = TurnRecord::Status::kCommitted;
     out.reply = commit.reply;
     out.short_term_after = commit.short_term_after;
@@ -137,14 +147,11 @@ StatusOr<TurnRecord> StoreCore::CommitTurn(const std::string& tenant, const std:
 }
 
 Status StoreCore::FailTurn(const std::string& tenant, const std::string& id, int64_t index,
-                           const std::string& error) {
+                           const std::string& error, const std::string& owner) {
   RS_RETURN_IF_ERROR(ValidateKey(tenant, id));
   return RunTx(true, [&](StoreTx& tx) -> Status {
     RS_RETURN_IF_ERROR(tx.LoadSession(tenant, id, true).status());
-    RS_ASSIGN_OR_RETURN(std::optional<TurnRecord> pending, tx.FindPendingTurn(id));
-    if (!pending || pending->index != index)
-      return NotFoundError(TurnName(index) + " is not pending");
-    TurnRecord t = *pending;
+    RS_ASSIGN_OR_RETURN(TurnRecord t, LoadPending(tx, id, index, owner));
     t.status = TurnRecord::Status::kFailed;
     t.error = error;
     t.committed_ms = NowMs();
@@ -154,6 +161,20 @@ Status StoreCore::FailTurn(const std::string& tenant, const std::string& id, int
   });
 }
 
+StatusOr<TurnRecord> StoreCore::LoadPending(StoreTx& tx, const std::string& id, int64_t index,
+                                            const std::string& owner) {
+  RS_ASSIGN_OR_RETURN(std::optional<TurnRecord> pending, tx.FindPendingTurn(id));
+  if (!pending || pending->index != index) return NotFoundError(TurnName(index) + " is not pending");
+  if (!owner.empty()) {
+    RS_ASSIGN_OR_RETURN(std::optional<StoreTx::PendingOwner> holder, tx.FindPendingOwner(id));
+    if (!holder || holder->owner != owner) {
+      return NotFoundError(TurnName(index) + " is not pending for " + owner +
+                           " (its lease ran out and another replica took the turn over)");
+    }
+  }
+  return *pending;
+}
+
 StatusOr<int64_t> StoreCore::FailPendingTurns(const std::string& owner) {
   int64_t n = 0;
   RS_RETURN_IF_ERROR(RunTx(true, [&](StoreTx& tx) -> Status {
@@ -161,6 +182,14 @@ StatusOr<int64_t> StoreCore::FailPendingTurns(const std::string& owner) {
     return OkStatus();
   }));
   return n;
+}
+
+Status StoreCore::Heartbeat(const std::string& owner, int64_t lease_ms) {
+  if (owner.empty()) return InvalidArgumentError("heartbeat: empty owner");
+  RS_RETURN_IF_ERROR(CheckText(owner, "owner"));
+  if (lease_ms < 0 || lease_ms > 86'400'000) return InvalidArgumentError("lease_ms must be in [0, 1 day]");
+  const int64_t expires = NowMs() + lease_ms;
+  return RunTx(true, [&](StoreTx& tx) { return tx.PutReplicaLease(owner, expires); });
 }
 
 StatusOr<std::vector<TurnRecord>> StoreCore::ListTurns(const std::string& tenant,

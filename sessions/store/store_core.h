@@ -63,6 +63,15 @@ class StoreTx {
   virtual StatusOr<bool> FinishPendingTurn(const std::string& id, const TurnRecord& t) = 0;
   virtual StatusOr<int64_t> FailPendingTurns(const std::string& owner,
                                              const std::string& error) = 0;
+  // The owner of session `id`'s pending turn and when its lease expires
+  // (-1: the owner never sent a heartbeat); nullopt without a pending turn.
+  struct PendingOwner {
+    std::string owner;
+    int64_t lease_expires_ms = -1;
+  };
+  virtual StatusOr<std::optional<PendingOwner>> FindPendingOwner(const std::string& id) = 0;
+  // Upserts replica `owner`'s lease expiry.
+  virtual Status PutReplicaLease(const std::string& owner, int64_t expires_ms) = 0;
   // Attempts with index in [from, to] (to <= 0: no bound), ascending by
   // index then attempt order; committed only unless include_failed.
   virtual StatusOr<std::vector<TurnRecord>> ListTurns(const std::string& id, int64_t from,
@@ -98,8 +107,9 @@ class StoreCore : public SessionStore {
   StatusOr<TurnRecord> CommitTurn(const std::string& tenant, const std::string& id, int64_t index,
                                   const TurnCommit& commit) override;
   Status FailTurn(const std::string& tenant, const std::string& id, int64_t index,
-                  const std::string& error) override;
+                  const std::string& error, const std::string& owner) override;
   StatusOr<int64_t> FailPendingTurns(const std::string& owner) override;
+  Status Heartbeat(const std::string& owner, int64_t lease_ms) override;
   StatusOr<std::vector<TurnRecord>> ListTurns(const std::string& tenant, const std::string& id,
                                               int64_t from, int64_t to,
                                               bool include_failed = false) override;
@@ -126,6 +136,10 @@ class StoreCore : public SessionStore {
   virtual Status RunTx(bool write, const std::function<Status(StoreTx&)>& body) = 0;
 
  private:
+  // Session `id`'s pending attempt at `index` (of `owner` unless empty);
+  // NOT_FOUND otherwise.
+  static StatusOr<TurnRecord> LoadPending(StoreTx& tx, const std::string& id, int64_t index,
+                                          const std::string& owner);
   // The short-term memory of turn `turn` (see the decisions above).
   static StatusOr<std::string> ShortTermAt(StoreTx& tx, const SessionRecord& s, int64_t turn);
   // Copies turns, memory (ids remapped) and a snapshot into session `to_id`.

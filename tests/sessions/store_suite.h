@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <memory>
@@ -273,7 +274,7 @@ TEST_P(StoreSuite, AnotherTenantGetsNotFoundFromEveryMethod) {
   TurnRecord existing;
   EXPECT_EQ(Code(store_->BeginTurn(evil, "s1", 1, "r1", "in", "o", &existing)), "NOT_FOUND");
   EXPECT_EQ(Code(store_->CommitTurn(evil, "s1", 2, MakeCommit(2, true))), "NOT_FOUND");
-  EXPECT_EQ(Code(store_->FailTurn(evil, "s1", 2, "x")), "NOT_FOUND");
+  EXPECT_EQ(Code(store_->FailTurn(evil, "s1", 2, "x", "")), "NOT_FOUND");
   EXPECT_EQ(Code(store_->ListTurns(evil, "s1", 1, 0)), "NOT_FOUND");
   EXPECT_EQ(Code(store_->ListMemory(evil, "s1")), "NOT_FOUND");
   EXPECT_EQ(Code(store_->AddMemory(evil, "s1", MemoryItem{0, 0, "x", {}, 0, 0})), "NOT_FOUND");
@@ -332,7 +333,7 @@ TEST_P(StoreSuite, TurnGoesPendingToCommitted) {
   EXPECT_EQ(Str(*mem), "t1:exchange 1[0.600000,-0.800000,1.000000,]\n");
   // It is committed: no second commit, no failing it.
   EXPECT_EQ(Code(store_->CommitTurn("acme", "s1", 1, c)), "NOT_FOUND");
-  EXPECT_EQ(Code(store_->FailTurn("acme", "s1", 1, "late")), "NOT_FOUND");
+  EXPECT_EQ(Code(store_->FailTurn("acme", "s1", 1, "late", "")), "NOT_FOUND");
 }
 
 TEST_P(StoreSuite, FailedTurnChangesNothingAndMayBeRetried) {
@@ -342,7 +343,7 @@ TEST_P(StoreSuite, FailedTurnChangesNothingAndMayBeRetried) {
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(b->index, 2);
   EXPECT_EQ(Code(store_->CommitTurn("acme", "s1", 3, MakeCommit(3, false))), "NOT_FOUND");
-  EXPECT_EQ(Code(store_->FailTurn("acme", "s1", 2, "engine error")), "OK");
+  EXPECT_EQ(Code(store_->FailTurn("acme", "s1", 2, "engine error", "")), "OK");
   EXPECT_EQ(Code(store_->CommitTurn("acme", "s1", 2, MakeCommit(2, false))), "NOT_FOUND");
   EXPECT_EQ(store_->GetSession("acme", "s1")->turns, 1);
   EXPECT_EQ(store_->ListTurns("acme", "s1", 1, 0)->size(), 1u);
@@ -401,7 +402,7 @@ TEST_P(StoreSuite, RequestIdReplaysTheCommittedTurn) {
   auto b = store_->BeginTurn("acme", "s1", 1, "req-2", "x", "o", nullptr);
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(Code(store_->BeginTurn("acme", "s1", 1, "req-2", "x", "o", nullptr)), "ABORTED");
-  ASSERT_TRUE(store_->FailTurn("acme", "s1", 2, "x").ok());
+  ASSERT_TRUE(store_->FailTurn("acme", "s1", 2, "x", "").ok());
   EXPECT_EQ(Code(store_->BeginTurn("acme", "s1", 1, "req-2", "x", "o", nullptr)), "OK");
   // Request ids are per session.
   Create("acme", "s2");
@@ -424,6 +425,42 @@ TEST_P(StoreSuite, FailPendingTurnsOfOneOwner) {
   EXPECT_FALSE((*s1)[0].error.empty());
   EXPECT_EQ(Code(store_->CommitTurn("acme", "s3", 1, MakeCommit(1, false))), "OK");
   EXPECT_EQ(Code(store_->BeginTurn("acme", "s1", 0, "", "x", "replica-a", nullptr)), "OK");
+}
+
+TEST_P(StoreSuite, ADeadReplicasPendingTurnIsTakenOverOnceItsLeaseExpires) {
+  for (const char* id : {"s1", "s2", "s3"}) Create("acme", id);
+  // replica-a holds a lease (renewed), replica-b's ran out, replica-c never sent one.
+  ASSERT_TRUE(store_->Heartbeat("replica-a", 60'000).ok());
+  ASSERT_TRUE(store_->Heartbeat("replica-b", 60'000).ok());
+  ASSERT_TRUE(store_->BeginTurn("acme", "s1", 0, "r1", "x", "replica-a", nullptr).ok());
+  ASSERT_TRUE(store_->BeginTurn("acme", "s2", 0, "r1", "x", "replica-b", nullptr).ok());
+  ASSERT_TRUE(store_->BeginTurn("acme", "s3", 0, "r1", "x", "replica-c", nullptr).ok());
+  ASSERT_TRUE(store_->Heartbeat("replica-a", 60'000).ok());
+  ASSERT_TRUE(store_->Heartbeat("replica-b", 0).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // A live owner's and an owner without a lease: still pending.
+  EXPECT_EQ(Code(store_->BeginTurn("acme", "s1", 0, "r1", "x", "replica-z", nullptr)), "ABORTED");
+  EXPECT_EQ(Code(store_->BeginTurn("acme", "s3", 0, "r1", "x", "replica-z", nullptr)), "ABORTED");
+  // The dead one's: failed, and the retry (same request id) runs on another replica.
+  auto b = store_->BeginTurn("acme", "s2", 0, "r1", "x", "replica-z", nullptr);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(b->index, 1);
+  // The late owner can neither commit nor fail the attempt that replaced its own.
+  TurnCommit late = MakeCommit(1, false);
+  late.owner = "replica-b";
+  EXPECT_EQ(Code(store_->CommitTurn("acme", "s2", 1, late)), "NOT_FOUND");
+  EXPECT_EQ(Code(store_->FailTurn("acme", "s2", 1, "late", "replica-b")), "NOT_FOUND");
+  TurnCommit taken = MakeCommit(1, false);
+  taken.owner = "replica-z";
+  EXPECT_EQ(Code(store_->CommitTurn("acme", "s2", 1, taken)), "OK");
+  auto all = store_->ListTurns("acme", "s2", 1, 0, true);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].status, TurnRecord::Status::kFailed);
+  EXPECT_NE((*all)[0].error.find("replica-b"), std::string::npos) << (*all)[0].error;
+  EXPECT_EQ((*all)[1].status, TurnRecord::Status::kCommitted);
+  EXPECT_EQ(Code(store_->Heartbeat("", 1000)), "INVALID_ARGUMENT");
+  EXPECT_EQ(Code(store_->Heartbeat("replica-a", -1)), "INVALID_ARGUMENT");
 }
 
 TEST_P(StoreSuite, MemoryAddUpdateDeleteList) {
@@ -518,7 +555,7 @@ TEST_P(StoreSuite, RollbackDropsLaterTurnsItemsAndSnapshot) {
   RunTurn("acme", "s1", 1, true);
   RunTurn("acme", "s1", 2, true);
   ASSERT_TRUE(store_->BeginTurn("acme", "s1", 3, "", "x", "o", nullptr).ok());
-  ASSERT_TRUE(store_->FailTurn("acme", "s1", 4, "x").ok());
+  ASSERT_TRUE(store_->FailTurn("acme", "s1", 4, "x", "").ok());
   EXPECT_EQ(Code(store_->Rollback("acme", "s1", 4)), "OUT_OF_RANGE");
 
   auto r = store_->Rollback("acme", "s1", 1);
