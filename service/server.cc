@@ -128,6 +128,18 @@ int Server::Drain(std::chrono::milliseconds drain_time) {
     server_->GetHealthCheckService()->Shutdown();  // every service NOT_SERVING from now on
     service_->SetAccepting(false, "draining");
     metrics_->SetReady(false);
+    // After a short notice, stop listening: streams in flight go on until
+    // the deadline. (During the notice, calls on open connections get a
+    // clean UNAVAILABLE; once gRPC shuts down, a call racing with it may be
+    // CANCELLED instead.)
+    if (server_ != nullptr && !stop_listening_.joinable()) {
+      const auto notice = std::min<std::chrono::milliseconds>(drain_time, kDrainNotice);
+      const auto until = std::chrono::system_clock::now() + drain_time;
+      stop_listening_ = std::thread([this, notice, until] {
+        std::this_thread::sleep_for(notice);
+        server_->Shutdown(until);
+      });
+    }
   }
   const auto deadline = std::chrono::steady_clock::now() + drain_time;
   const bool clean = service_->WaitNoneInFlight(deadline) &&
@@ -148,7 +160,9 @@ void Server::Shutdown() {
   }
   if (models_ != nullptr) models_->StopAll();  // cancels what still runs: those streams end UNAVAILABLE
   if (server_ != nullptr) {
+    // Waits for Drain's shutdown, if one runs (gRPC serializes them).
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    if (stop_listening_.joinable()) stop_listening_.join();
     server_->Wait();
   }
   if (metrics_http_ != nullptr) metrics_http_->Stop();

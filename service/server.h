@@ -5,9 +5,12 @@
 // Life cycle: Start() listens at once with health NOT_SERVING and every
 // Inference RPC answering UNAVAILABLE "loading"; the caller adds models
 // (models().Add) and calls SetServing(). Drain() (on SIGTERM) sets health
-// NOT_SERVING, answers new RPCs with UNAVAILABLE, lets streams in flight
-// finish until the drain deadline, then cancels what is left (UNAVAILABLE)
-// and shuts down.
+// NOT_SERVING, answers new RPCs with UNAVAILABLE and, after kDrainNotice,
+// stops listening (new connections are refused, so a proxy in front, e.g.
+// nginx, sends new requests to another replica; probes fail to connect),
+// lets streams in flight finish until the drain deadline, then cancels what
+// is left (UNAVAILABLE) and shuts down. A client holding a grpc.health.v1
+// Watch open keeps the shutdown waiting until the drain deadline.
 //
 // Health service names: "" (the server), "recurrent.v1.Inference", and
 // "recurrent.v1.Inference/<model>" per model.
@@ -19,7 +22,9 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "engine/util/status.h"
 #include "service/auth.h"
@@ -103,7 +108,12 @@ class Server {
   bool tls_ = false;
   std::mutex mu_;
   bool shut_down_ = false;
+  std::thread stop_listening_;  // Drain's grpc::Server::Shutdown(drain deadline)
 };
+
+// How long a draining server still listens (answering UNAVAILABLE) before
+// it closes its listener.
+inline constexpr std::chrono::milliseconds kDrainNotice{500};
 
 // The largest certificate / key file read (rs::ReadFileBounded's bound).
 inline constexpr size_t kMaxPemBytes = 1 << 20;

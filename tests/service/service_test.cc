@@ -249,6 +249,14 @@ TEST(ServiceTest, DrainFinishesStreamsInFlightAndRefusesNewOnes) {
   EXPECT_EQ(h, HealthStatus::NOT_SERVING);
   StreamResult refused = Generate(*t.stub, TokenRequest({1}, 2, 1));
   EXPECT_EQ(refused.status.error_code(), StatusCode::UNAVAILABLE);
+  // After the notice the server no longer listens: a new connection fails
+  // (a proxy in front tries another replica).
+  std::this_thread::sleep_for(kDrainNotice + 200ms);
+  auto fresh = v1::Inference::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(t.server->port()), grpc::InsecureChannelCredentials()));
+  StreamResult new_connection = Generate(*fresh, TokenRequest({1}, 2, 1));
+  EXPECT_EQ(new_connection.status.error_code(), StatusCode::UNAVAILABLE)
+      << new_connection.status.error_message();
   for (auto& th : threads) th.join();
   drainer.join();
   for (const auto& r : results) {
