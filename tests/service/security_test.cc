@@ -86,15 +86,22 @@ TEST_F(AuthTest, KeysDecideWhoMayCall) {
     v1::ListModelsResponse resp;
     EXPECT_EQ(t.stub->ListModels(&ctx, v1::ListModelsRequest(), &resp).error_code(), StatusCode::UNAUTHENTICATED);
   }
-  // alice may run one request at a time.
-  std::atomic<bool> first_token{false};
+  // alice may run one request at a time. (Her earlier calls may still count
+  // as in flight for a moment after their clients saw them end.)
+  ASSERT_TRUE(t.server->service().WaitNoneInFlight(std::chrono::steady_clock::now() + 10s));
+  std::atomic<bool> first_token{false}, long_done{false};
   grpc::Status long_status;
   std::thread long_call([&] {
     grpc::ClientContext ctx;
     ctx.AddMetadata("authorization", "Bearer alice-key");
     long_status = Generate(*t.stub, TokenRequest({1, 2}, 4000, 1), &ctx, [&](int) { first_token = true; }).status;
+    long_done = true;
   });
-  while (!first_token.load()) std::this_thread::sleep_for(1ms);
+  while (!first_token.load() && !long_done.load()) std::this_thread::sleep_for(1ms);
+  if (!first_token.load()) {
+    long_call.join();
+    FAIL() << "the long call produced no token: " << long_status.error_message();
+  }
   const grpc::Status second = Call(t, "Bearer alice-key");
   long_call.join();
   EXPECT_EQ(second.error_code(), StatusCode::RESOURCE_EXHAUSTED) << second.error_message();
