@@ -49,9 +49,13 @@ class Chat {
   Chat(const Flags& flags, std::shared_ptr<grpc::Channel> channel)
       : flags_(flags), stub_(v1::Sessions::NewStub(std::move(channel))) {}
 
-  std::unique_ptr<grpc::ClientContext> Context() const {
+  // Every call about a session carries its id in x-session-id: a proxy in
+  // front of several replicas (deploy/nginx) routes on it, so the session's
+  // state stays hot on one replica.
+  std::unique_ptr<grpc::ClientContext> Context(const std::string& session_id = "") const {
     auto ctx = std::make_unique<grpc::ClientContext>();
     if (flags_.Has("api-key")) ctx->AddMetadata("authorization", "Bearer " + flags_.Get("api-key"));
+    if (!session_id.empty()) ctx->AddMetadata("x-session-id", session_id);
     return ctx;
   }
   v1::Sessions::Stub& stub() { return *stub_; }
@@ -89,7 +93,7 @@ class Chat {
     req.set_request_id("chat-" + std::to_string(rng()));
     req.set_expected_turn(*turns);
     const bool json = flags_.Has("json");
-    auto ctx = Context();
+    auto ctx = Context(req.session_id());
     auto reader = stub_->Turn(ctx.get(), req);
     v1::TurnResponse resp;
     v1::TurnResult result;
@@ -166,7 +170,7 @@ int Run(const Flags& flags) {
     v1::GetSessionRequest get;
     get.set_session_id(id);
     v1::Session s;
-    grpc::Status st = chat.stub().GetSession(chat.Context().get(), get, &s);
+    grpc::Status st = chat.stub().GetSession(chat.Context(id).get(), get, &s);
     if (!st.ok()) return FailRpc(st);
     turns = s.turns();
   }
@@ -174,7 +178,7 @@ int Run(const Flags& flags) {
     v1::GetMemoryRequest req;
     req.set_session_id(id);
     v1::Memory m;
-    grpc::Status st = chat.stub().GetMemory(chat.Context().get(), req, &m);
+    grpc::Status st = chat.stub().GetMemory(chat.Context(id).get(), req, &m);
     if (!st.ok()) return FailRpc(st);
     std::printf("short-term: %s\n", m.short_term().c_str());
     for (const auto& item : m.long_term()) {
@@ -187,7 +191,7 @@ int Run(const Flags& flags) {
     v1::ExportRequest req;
     req.set_session_id(id);
     v1::ExportResponse resp;
-    grpc::Status st = chat.stub().Export(chat.Context().get(), req, &resp);
+    grpc::Status st = chat.stub().Export(chat.Context(id).get(), req, &resp);
     if (!st.ok()) return FailRpc(st);
     std::printf("%s\n", resp.json().c_str());
     return 0;

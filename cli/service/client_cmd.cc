@@ -127,6 +127,8 @@ int RunGenerateRpc(const Flags& flags, v1::Inference::Stub& stub) {
   if (Status s = FillRequest(flags, &req); !s.ok()) return Fail("client", s);
   auto ctx = MakeContext(flags);
   if (!ctx.ok()) return Fail("client", ctx.status());
+  // A proxy in front of several replicas routes on it (deploy/nginx).
+  if (!req.session_id().empty()) (*ctx)->AddMetadata("x-session-id", req.session_id());
   const bool as_json = flags.Has("json");
   auto reader = stub.Generate(ctx->get(), req);
   v1::GenerateResponse resp;
