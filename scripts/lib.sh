@@ -23,5 +23,9 @@ RS_BUILD_PACKAGES=(cmake ninja-build g++ make libgtest-dev libbenchmark-dev)
 RS_SERVICE_PACKAGES=(libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev prometheus-cpp-dev
   libssl-dev openssl libsqlite3-dev libpq-dev postgresql)
 
+# What only the tests need: nginx and Prometheus (with promtool) for the local
+# cluster test (tests/cluster).
+RS_TEST_PACKAGES=(nginx prometheus)
+
 # Number of parallel build jobs.
 rs_jobs() { nproc 2>/dev/null || echo 2; }
