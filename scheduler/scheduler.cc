@@ -193,6 +193,7 @@ bool Before(const Scheduler::Seq& a, const Scheduler::Seq& b);
 }  // namespace
 
 void Scheduler::Loop() {
+  PublishGauges();  // the pool's size is on the dashboards before the first request
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);

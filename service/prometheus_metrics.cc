@@ -174,6 +174,8 @@ ServiceMetrics::ServiceMetrics()
 ServiceMetrics::~ServiceMetrics() = default;
 
 std::shared_ptr<scheduler::Metrics> ServiceMetrics::ForModel(const std::string& model) {
+  // Turn outcomes start at 0, so rate() sees a model's first turn.
+  for (const char* outcome : {"committed", "replayed", "failed"}) f_->turns.Add({{"model", model}, {"outcome", outcome}});
   return std::make_shared<ModelMetrics>(*f_, model);
 }
 

@@ -616,6 +616,11 @@ TEST(ServiceTest, MetricsEndpointServesPrometheusText) {
   ServerOptions o = DefaultServerOptions();
   o.metrics_listen = "127.0.0.1:" + std::to_string(FreePort());
   TestServer t = StartServer(o);
+  // The pool's gauges are set before the first request (dashboards size it).
+  const std::string idle = WaitForMetrics(
+      t, [](const std::string& s) { return MetricValue(s, "recurrent_state_slots_total{model=\"m\"}") == 16; });
+  EXPECT_EQ(MetricValue(idle, "recurrent_state_slots_total{model=\"m\"}"), 16);
+  EXPECT_GT(MetricValue(idle, "recurrent_state_slot_bytes{model=\"m\"}"), 0);
   ASSERT_TRUE(Generate(*t.stub, TokenRequest({1, 2, 3}, 5, 1)).status.ok());
   ASSERT_TRUE(NoneInFlight(t));
   ASSERT_GT(t.server->metrics_port(), 0);
