@@ -170,7 +170,8 @@ Status RunServer(const Flags& flags) {
     RS_ASSIGN_OR_RETURN(int64_t lease_s, IntFlag(flags, "replica-lease-seconds", 10, 1, 3600));
     so.replica_lease_ms = lease_s * 1000;
     RS_ASSIGN_OR_RETURN(int64_t abandoned, store->FailPendingTurns(so.owner));
-    std::fprintf(stderr, "recurrent serve: sessions in %s (%s)%s\n", sessions_flag.c_str(), store->kind(),
+    std::fprintf(stderr, "recurrent serve: sessions in %s (%s)%s\n", sessions::RedactStoreSpec(sessions_flag).c_str(),
+                 store->kind(),
                  abandoned > 0 ? (", " + std::to_string(abandoned) + " interrupted turn(s) marked failed").c_str() : "");
     opts.addon = sessions::SessionsAddonFactory(store.get(), so);
   }

@@ -18,4 +18,8 @@ namespace rs::sessions {
 
 StatusOr<std::unique_ptr<SessionStore>> OpenSessionStore(const std::string& spec);
 
+// `spec` fit for logs: the value of every password= key (quoted or not) and
+// the password of a URI's user:password@ replaced by ***.
+std::string RedactStoreSpec(const std::string& spec);
+
 }  // namespace rs::sessions

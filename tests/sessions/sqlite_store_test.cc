@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "sessions/store/open_store.h"
 #include "tests/sessions/store_suite.h"
 
 namespace rs::sessions::testing {
@@ -174,6 +175,20 @@ TEST(SqliteStore, TwoProcessesShareOneFile) {
   EXPECT_EQ(Code((*a)->BeginTurn("acme", "s1", 0, "", "y", "a", nullptr)), "ABORTED");
   ASSERT_TRUE((*b)->CommitTurn("acme", "s1", 1, TurnCommit{}).ok());
   EXPECT_EQ((*a)->GetSession("acme", "s1")->turns, 1);
+}
+
+TEST(OpenSessionStore, SpecsInLogsHideThePassword) {
+  EXPECT_EQ(RedactStoreSpec("postgres:host=db user=rs password=s3cret dbname=x"),
+            "postgres:host=db user=rs password=*** dbname=x");
+  EXPECT_EQ(RedactStoreSpec("postgres:password = 'a b\\'c' host=db"), "postgres:password = *** host=db");
+  EXPECT_EQ(RedactStoreSpec("postgres:postgresql://rs:s3cret@db:5432/x?sslmode=require"),
+            "postgres:postgresql://rs:***@db:5432/x?sslmode=require");
+  EXPECT_EQ(RedactStoreSpec("postgres:postgresql://db/x?user=rs&password=s3cret&sslmode=require"),
+            "postgres:postgresql://db/x?user=rs&password=***&sslmode=require");
+  EXPECT_EQ(RedactStoreSpec("sqlite:/var/lib/sessions.db"), "sqlite:/var/lib/sessions.db");
+  auto bad = OpenSessionStore("mysql:password=s3cret");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message().find("s3cret"), std::string::npos) << bad.status().message();
 }
 
 }  // namespace
