@@ -12,7 +12,8 @@
 //      the shared store with memory intact and nothing acknowledged lost
 //      (the interrupted one once the dead replica's lease ran out);
 //   4. drain: SIGTERM a replica during streams: they finish, new requests go
-//      to the replica left;
+//      to the replica left; then nginx in front of that one replica versus
+//      it direct (printed: the routing overhead alone);
 //   5. the dashboard and the alert rules are proven: `promtool check rules`
 //      passes and every PromQL expression of deploy/grafana's dashboard and
 //      of the loaded alert rules (threshold stripped) returns finite data
@@ -21,7 +22,8 @@
 //
 // Needs nginx and prometheus (Debian packages; scripts/lib.sh installs them)
 // and PostgreSQL (pg_harness.h). RS_ALLOW_NO_CLUSTER=1 skips when missing.
-// RS_CLUSTER_BENCH_SECONDS (default 3) sets the length of step 1.
+// RS_CLUSTER_BENCH_SECONDS (default 3) sets the length of the throughput
+// steps; RS_CLUSTER_MODEL / RS_CLUSTER_TOKENIZER serve another model.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -219,13 +221,20 @@ class ClusterTest : public ::testing::Test {
 
     // The replicas.
     std::vector<std::string> addresses, metrics_targets;
+    // RS_CLUSTER_MODEL=DIR [RS_CLUSTER_TOKENIZER=FILE]: serve that model
+    // instead of the small test model (for measurements).
+    const char* model_env = std::getenv("RS_CLUSTER_MODEL");
+    const char* tokenizer_env = std::getenv("RS_CLUSTER_TOKENIZER");
+    const std::string model = model_env != nullptr ? "m=" + std::string(model_env) : "";
     for (int i = 0; i < kReplicas; ++i) {
       Replica r;
       r.id = "replica-" + std::to_string(i);
-      r.proc = std::make_unique<ServeProcess>(std::vector<std::string>{
+      std::vector<std::string> args = {
           "--sessions", "postgres:" + g->pg_conninfo, "--replica-id", r.id, "--replica-lease-seconds",
           std::to_string(kLeaseSeconds), "--metrics-listen", "127.0.0.1:0", "--max-seqs", "16",
-          "--max-tokens-limit", "100000", "--drain-seconds", "60", "--no-request-log"});
+          "--max-tokens-limit", "100000", "--drain-seconds", "60", "--no-request-log"};
+      if (tokenizer_env != nullptr) args.insert(args.end(), {"--tokenizer", tokenizer_env});
+      r.proc = std::make_unique<ServeProcess>(args, model);
       r.port = r.proc->port();
       const std::string log = r.proc->log();
       const size_t at = log.find("metrics on http://127.0.0.1:");
@@ -504,7 +513,10 @@ TEST_F(ClusterTest, SigtermDrainsStreamsWhileNewRequestsGoElsewhere) {
   Replica& other = g->replicas[alive[1]];
 
   // Long streams through nginx, round-robin over the two replicas.
-  constexpr int kStreams = 6, kTokens = 20000;
+  // Long enough to outlast the checks below (RS_CLUSTER_DRAIN_TOKENS for a slower model).
+  const char* tokens_env = std::getenv("RS_CLUSTER_DRAIN_TOKENS");
+  constexpr int kStreams = 6;
+  const int kTokens = tokens_env != nullptr ? std::atoi(tokens_env) : 20000;
   std::vector<int64_t> got(kStreams, 0);
   std::vector<grpc::Status> status(kStreams);
   std::atomic<int> started{0};
@@ -552,6 +564,29 @@ TEST_F(ClusterTest, SigtermDrainsStreamsWhileNewRequestsGoElsewhere) {
   std::printf("drain: %.0f streams in flight on the drained replica finished; %d new requests went to the other "
               "one\n",
               running, kNew);
+}
+
+// One replica left: nginx in front of it versus it direct, side by side.
+TEST_F(ClusterTest, RoutingOverheadWithOneReplicaLeft) {
+  const Replica* left = nullptr;
+  for (const Replica& r : g->replicas)
+    if (r.alive) left = &r;
+  ASSERT_NE(left, nullptr);
+  const char* env = std::getenv("RS_CLUSTER_BENCH_SECONDS");
+  const double seconds = env != nullptr ? std::atof(env) : 3.0;
+  constexpr int kClients = 12;
+  auto direct = grpc::CreateChannel(left->address(), grpc::InsecureChannelCredentials());
+  std::vector<double> via_nginx, one_direct;
+  for (int round = 0; round < 3; ++round) {
+    via_nginx.push_back(Throughput(g->channel, kClients, seconds));
+    one_direct.push_back(Throughput(direct, kClients, seconds));
+  }
+  std::sort(via_nginx.begin(), via_nginx.end());
+  std::sort(one_direct.begin(), one_direct.end());
+  std::printf("routing overhead, one replica, %d clients, median of 3 x %.0f s: through nginx %.0f tok/s, direct "
+              "%.0f tok/s (ratio %.2f)\n",
+              kClients, seconds, via_nginx[1], one_direct[1], via_nginx[1] / one_direct[1]);
+  EXPECT_GT(via_nginx[1], 0);
 }
 
 // A Prometheus instant query; the values of its result (empty: no data).

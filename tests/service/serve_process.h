@@ -21,14 +21,15 @@ namespace rs::service::testing {
 // `recurrent serve` in a child process; stderr is read until it serves.
 class ServeProcess {
  public:
-  explicit ServeProcess(const std::vector<std::string>& extra) {
+  // `model`: the --model value (default: the test model as "m").
+  explicit ServeProcess(const std::vector<std::string>& extra, const std::string& model = "") {
     int fds[2];
     EXPECT_EQ(pipe(fds), 0);
     pid_ = fork();
     if (pid_ == 0) {
       dup2(fds[1], 2);
       close(fds[0]);
-      std::vector<std::string> args = {RS_RECURRENT_BIN, "serve", "--model", "m=" + ModelDir(), "--listen",
+      std::vector<std::string> args = {RS_RECURRENT_BIN, "serve", "--model", model.empty() ? "m=" + ModelDir() : model, "--listen",
                                        "127.0.0.1:0", "--metrics-listen", "off", "--threads", "1"};
       args.insert(args.end(), extra.begin(), extra.end());
       std::vector<char*> argv;
