@@ -18,9 +18,10 @@ const char kUsage[] =
     "  logits     --model PATH (--tokens 1,2,3 | --prompt TEXT) [--all-positions] [--threads N]\n"
     "  tokenize   --tokenizer FILE (--text TEXT | --text-file F | --decode 1,2,3)\n"
     "  bench      --model PATH --threads N [--prompt-len 512] [--gen 128] [--batch 1,4,16,64]\n"
-    "             [--runs 5] [--json]\n"
+    "             [--runs 3] [--device cpu|cuda|auto] [--json]\n"
     "  init-random --out DIR [--arch mamba1|mamba2|rwkv7|rwkv6]\n"
-    "              [--shape mamba-130m|mamba2-130m|rwkv7-0.1b|rwkv6-0.1b]\n"
+    "              [--shape mamba-130m|-370m|-790m|-1.4b|... | mamba2-130m|... | rwkv7-0.1b|...]\n"
+    "              (an unknown --shape lists the shapes of its architecture)\n"
     "              [--dtype f32|f16|bf16] [--seed S] [--untied]\n"
     "  serve      [--model [NAME=]PATH]... [--listen HOST:PORT] [--metrics-listen HOST:PORT] ...\n"
     "             the gRPC server (recurrent serve --help lists every flag)\n"
@@ -36,6 +37,29 @@ const char kUsage[] =
     "Without --model, generate uses a small embedded model with RANDOM weights: its text\n"
     "is noise. Point --model at a real checkpoint (e.g. state-spaces/mamba-130m-hf).\n";
 
+// The lines of kUsage about `cmd` ("  cmd ..." and its continuation lines),
+// or "" when it has none.
+std::string CommandUsage(const std::string& cmd) {
+  std::string out, line;
+  bool in = false;
+  for (const char* p = kUsage; *p != '\0'; ++p) {
+    line += *p;
+    if (*p != '\n') continue;
+    const bool starts = line.rfind("  " + cmd + " ", 0) == 0;
+    const bool continues = line.rfind("   ", 0) == 0 && line.size() > 3 && line[2] == ' ';
+    in = starts || (in && continues && line.find_first_not_of(' ') > 2 + cmd.size());
+    if (in) out += line;
+    line.clear();
+  }
+  return out;
+}
+
+bool AsksForHelp(int argc, char** argv) {
+  for (int i = 2; i < argc; ++i)
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) return true;
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -45,6 +69,13 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   const std::string cmd = argv[1];
+  // Commands without a --help of their own: their lines of the usage.
+  if (cmd == "generate" || cmd == "logits" || cmd == "tokenize" || cmd == "bench" || cmd == "init-random") {
+    if (AsksForHelp(argc, argv)) {
+      std::fputs(("usage: recurrent\n" + CommandUsage(cmd)).c_str(), stdout);
+      return 0;
+    }
+  }
   if (cmd == "generate") return rs::cli::RunGenerate(argc, argv);
   if (cmd == "logits") return rs::cli::RunLogits(argc, argv);
   if (cmd == "tokenize") return rs::cli::RunTokenize(argc, argv);

@@ -203,5 +203,14 @@ TEST(CliTest, ErrorsAreOneLineAndNonZero) {
   }
 }
 
+TEST(CliTest, EveryCommandAnswersHelp) {
+  for (const char* cmd : {"generate", "logits", "tokenize", "bench", "init-random"}) {
+    CliRun r = Recurrent(std::string(cmd) + " --help");
+    EXPECT_EQ(r.exit_code, 0) << cmd << ": " << r.err;
+    EXPECT_NE(r.out.find(std::string("  ") + cmd + " "), std::string::npos) << cmd << ": " << r.out;
+    EXPECT_NE(r.out.find("--"), std::string::npos) << cmd << ": " << r.out;
+  }
+}
+
 }  // namespace
 }  // namespace rs
