@@ -96,12 +96,79 @@ inline void ScanToken(int64_t P, int64_t N, float dA, float dt, const float* x, 
   }
 }
 
+// Tokens per block of ScanHeadRows: their B and C rows stay in L1 while each
+// state row, held in registers, runs through the block.
+constexpr int64_t kScanBlock = 16;
+
+// ScanToken over all tokens of head h, rows outermost within blocks of
+// kScanBlock tokens: R state rows at a time (R x NV vectors, N == 16 NV)
+// stay in registers through a block, sharing its B and C loads, and are
+// loaded and stored once per block instead of once per token. Every
+// (token, row) computes exactly ScanToken's operations in ScanToken's order,
+// so results are bitwise those of the token-by-token loop. REQUIRES: P % R == 0.
+template <int NV, int R>
+void ScanHeadRows(const SsdParams& q, const SsdInputs& in, int64_t h, int64_t g, float* Sh, float* y,
+                  int64_t ldy) {
+  const int64_t P = q.P, N = q.N;
+  float dts[kScanBlock], dAs[kScanBlock];
+  for (int64_t t0 = 0; t0 < in.T; t0 += kScanBlock) {
+    const int64_t nt = std::min(kScanBlock, in.T - t0);
+    for (int64_t i = 0; i < nt; ++i) {
+      dts[i] = DtOf(in.dt[(t0 + i) * in.ldd + h], q.dt_bias[h], q.dt_min, q.dt_max);
+      dAs[i] = std::exp(dts[i] * q.A[h]);
+    }
+    const float* xh = in.x + t0 * in.ldx + h * P;
+    const float* Bg = in.B + t0 * in.ldbc + g * N;
+    const float* Cg = in.C + t0 * in.ldbc + g * N;
+    float* yh = y + t0 * ldy + h * P;
+    for (int64_t p = 0; p < P; p += R) {
+      V16 sv[R][NV];
+      float Dp[R];
+      for (int r = 0; r < R; ++r) {
+        for (int k = 0; k < NV; ++k) sv[r][k] = Load(Sh + (p + r) * N + 16 * k);
+        Dp[r] = q.D[h * P + p + r];
+      }
+      for (int64_t i = 0; i < nt; ++i) {
+        const float* Bt = Bg + i * in.ldbc;
+        const float* Ct = Cg + i * in.ldbc;
+        const V16 dAv = Splat(dAs[i]);
+        float xp[R];
+        V16 xs[R], acc[R];
+        for (int r = 0; r < R; ++r) {
+          xp[r] = xh[i * in.ldx + p + r];
+          xs[r] = Splat(dts[i] * xp[r]);
+          acc[r] = Splat(0.0f);
+        }
+        for (int k = 0; k < NV; ++k) {
+          const V16 b = Load(Bt + 16 * k), c = Load(Ct + 16 * k);
+          for (int r = 0; r < R; ++r) {
+            sv[r][k] = Fma(sv[r][k], dAv, xs[r] * b);
+            acc[r] = Fma(sv[r][k], c, acc[r]);
+          }
+        }
+        for (int r = 0; r < R; ++r) yh[i * ldy + p + r] = vec16::Sum(acc[r]) + Dp[r] * xp[r];
+      }
+      for (int r = 0; r < R; ++r)
+        for (int k = 0; k < NV; ++k) Store(Sh + (p + r) * N + 16 * k, sv[r][k]);
+    }
+  }
+}
+
 void SsdScanImpl(const SsdParams& q, const SsdInputs& in, float* S, float* y, int64_t ldy,
                  int64_t h0, int64_t h1) {
   const int64_t P = q.P, N = q.N, heads_per_group = q.H / q.G;
-  // Head by head, all tokens: a head's state (P x N) stays in L1.
   for (int64_t h = h0; h < h1; ++h) {
     const int64_t g = h / heads_per_group;
+    float* Sh = S + h * P * N;
+    if (in.T > 1 && (N == 64 || N == 128 || N == 256)) {
+      const bool pairs = P % 2 == 0;
+      if (N == 64) pairs ? ScanHeadRows<4, 2>(q, in, h, g, Sh, y, ldy) : ScanHeadRows<4, 1>(q, in, h, g, Sh, y, ldy);
+      if (N == 128) pairs ? ScanHeadRows<8, 2>(q, in, h, g, Sh, y, ldy) : ScanHeadRows<8, 1>(q, in, h, g, Sh, y, ldy);
+      if (N == 256) ScanHeadRows<16, 1>(q, in, h, g, Sh, y, ldy);
+      continue;
+    }
+    // Other state sizes (and single tokens): token by token; the head's
+    // state (P x N) stays in L1.
     for (int64_t t = 0; t < in.T; ++t) {
       const float dt = DtOf(in.dt[t * in.ldd + h], q.dt_bias[h], q.dt_min, q.dt_max);
       const float dA = std::exp(dt * q.A[h]);

@@ -19,7 +19,8 @@ using testing::BitwiseEqual;
 using testing::RandomVector;
 using testing::ScopedCpuLevel;
 
-// H = 6 heads of P = 12 in G = 2 groups, N = 20: no dimension a multiple of 16.
+// H = 6 heads of P = 12 in G = 2 groups, N = 20 by default: no dimension a
+// multiple of 16. (N = 64 and 128 take the scan's register-blocked path.)
 struct Problem {
   int64_t T = 70, H = 6, P = 12, G = 2, N = 20;
   int64_t E() const { return H * P; }
@@ -27,7 +28,7 @@ struct Problem {
   std::vector<float> x, bc, dt, dt_bias, A, D, S0;
   SsdParams params;
 
-  Problem() {
+  explicit Problem(int64_t n = 20) : N(n) {
     ldx = E() + 3;
     ldbc = 2 * G * N + 1;
     ldd = H + 2;
@@ -103,43 +104,46 @@ class Mamba2OpsTest : public ::testing::TestWithParam<std::string> {};
 TEST_P(Mamba2OpsTest, ScanAndChunkedMatchReference) {
   ScopedCpuLevel level(GetParam());
   RS_REQUIRE_LEVEL(level);
-  const Problem q;
-  const int64_t E = q.E();
-  std::vector<double> ref_S(q.S0.begin(), q.S0.end()), ref_y;
-  ReferenceSsd(q, &ref_S, &ref_y);
+  for (int64_t n_state : {20, 64, 128}) {
+    SCOPED_TRACE("N = " + std::to_string(n_state));
+    const Problem q(n_state);
+    const int64_t E = q.E();
+    std::vector<double> ref_S(q.S0.begin(), q.S0.end()), ref_y;
+    ReferenceSsd(q, &ref_S, &ref_y);
 
-  // The recurrence, whole.
-  std::vector<float> S = q.S0, y(static_cast<size_t>(q.T * E));
-  SsdScan(q.params, q.Inputs(0, q.T), S.data(), y.data(), E, 0, q.H);
-  EXPECT_LE(MaxRelDiff(y, ref_y), 2e-6);
-  EXPECT_LE(MaxRelDiff(S, ref_S), 2e-6);
+    // The recurrence, whole.
+    std::vector<float> S = q.S0, y(static_cast<size_t>(q.T * E));
+    SsdScan(q.params, q.Inputs(0, q.T), S.data(), y.data(), E, 0, q.H);
+    EXPECT_LE(MaxRelDiff(y, ref_y), 2e-6);
+    EXPECT_LE(MaxRelDiff(S, ref_S), 2e-6);
 
-  // The recurrence in pieces and head ranges: bitwise the same.
-  std::vector<float> S2 = q.S0, y2(y.size());
-  int64_t t0 = 0;
-  for (int64_t n : {1, 17, 5, 47}) {
-    for (auto [h0, h1] : std::vector<std::pair<int64_t, int64_t>>{{0, 1}, {1, 4}, {4, 6}}) {
-      SsdScan(q.params, q.Inputs(t0, n), S2.data(), y2.data() + t0 * E, E, h0, h1);
+    // The recurrence in pieces and head ranges: bitwise the same.
+    std::vector<float> S2 = q.S0, y2(y.size());
+    int64_t t0 = 0;
+    for (int64_t n : {1, 17, 5, 47}) {
+      for (auto [h0, h1] : std::vector<std::pair<int64_t, int64_t>>{{0, 1}, {1, 4}, {4, 6}}) {
+        SsdScan(q.params, q.Inputs(t0, n), S2.data(), y2.data() + t0 * E, E, h0, h1);
+      }
+      t0 += n;
     }
-    t0 += n;
-  }
-  ASSERT_EQ(t0, q.T);
-  EXPECT_TRUE(BitwiseEqual(y.data(), y2.data(), y.size()));
-  EXPECT_TRUE(BitwiseEqual(S.data(), S2.data(), S.size()));
+    ASSERT_EQ(t0, q.T);
+    EXPECT_TRUE(BitwiseEqual(y.data(), y2.data(), y.size()));
+    EXPECT_TRUE(BitwiseEqual(S.data(), S2.data(), S.size()));
 
-  // The chunked form, for chunk sizes below, at and above T.
-  for (int64_t chunk : {1, 4, 16, 64, 256}) {
-    std::vector<float> S3 = q.S0, y3(y.size());
-    SsdChunked(q.params, q.Inputs(0, q.T), chunk, S3.data(), y3.data(), E, 0, q.H);
-    EXPECT_LE(MaxRelDiff(y3, ref_y), 5e-6) << "chunk " << chunk;
-    EXPECT_LE(MaxRelDiff(S3, ref_S), 5e-6) << "chunk " << chunk;
-    // Head ranges (one group, a group and a half) give bitwise the same.
-    std::vector<float> S4 = q.S0, y4(y.size());
-    for (auto [h0, h1] : std::vector<std::pair<int64_t, int64_t>>{{0, 3}, {3, 5}, {5, 6}}) {
-      SsdChunked(q.params, q.Inputs(0, q.T), chunk, S4.data(), y4.data(), E, h0, h1);
+    // The chunked form, for chunk sizes below, at and above T.
+    for (int64_t chunk : {1, 4, 16, 64, 256}) {
+      std::vector<float> S3 = q.S0, y3(y.size());
+      SsdChunked(q.params, q.Inputs(0, q.T), chunk, S3.data(), y3.data(), E, 0, q.H);
+      EXPECT_LE(MaxRelDiff(y3, ref_y), 5e-6) << "chunk " << chunk;
+      EXPECT_LE(MaxRelDiff(S3, ref_S), 5e-6) << "chunk " << chunk;
+      // Head ranges (one group, a group and a half) give bitwise the same.
+      std::vector<float> S4 = q.S0, y4(y.size());
+      for (auto [h0, h1] : std::vector<std::pair<int64_t, int64_t>>{{0, 3}, {3, 5}, {5, 6}}) {
+        SsdChunked(q.params, q.Inputs(0, q.T), chunk, S4.data(), y4.data(), E, h0, h1);
+      }
+      EXPECT_TRUE(BitwiseEqual(y3.data(), y4.data(), y3.size())) << "chunk " << chunk;
+      EXPECT_TRUE(BitwiseEqual(S3.data(), S4.data(), S3.size())) << "chunk " << chunk;
     }
-    EXPECT_TRUE(BitwiseEqual(y3.data(), y4.data(), y3.size())) << "chunk " << chunk;
-    EXPECT_TRUE(BitwiseEqual(S3.data(), S4.data(), S3.size())) << "chunk " << chunk;
   }
 }
 
