@@ -164,7 +164,11 @@ StatusOr<std::unique_ptr<Model>> LoadCpuModel(std::unique_ptr<io::TensorStore> s
   if ((model_type.empty() || model_type == "mamba") && has_mamba1) {
     return LoadMamba1(std::move(store), config, options);
   }
-  if (model_type == "mamba2" || has_mamba2) return LoadMamba2(std::move(store), config, options);
+  if (model_type == "mamba2" || has_mamba2) {
+    Mamba2Options mamba2;
+    if (options.mamba2_ssd_min_tokens >= 0) mamba2.ssd_min_tokens = options.mamba2_ssd_min_tokens;
+    return LoadMamba2(std::move(store), config, options, mamba2);
+  }
   if (has_rwkv7) {
     return LoadRwkv7(std::move(store), options);
   }

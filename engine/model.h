@@ -139,6 +139,10 @@ struct LoadOptions {
   // kCuda where impossible: UNAVAILABLE. Architectures without a CUDA model
   // yet run on the CPU under kAuto and are UNIMPLEMENTED under kCuda.
   Device device = Device::kCpu;
+  // Mamba-2 on the CPU: prefill chunks of at least this many tokens take the
+  // chunked SSD form (Mamba2Options::ssd_min_tokens); -1: the model's default
+  // (the recurrence, bitwise equal to single steps under any split).
+  int64_t mamba2_ssd_min_tokens = -1;
 };
 
 // "cpu" | "cuda" | "auto" -> Device; INVALID_ARGUMENT otherwise.

@@ -26,14 +26,20 @@
 // columns, the newest of which is the current input), and the SSM state,
 // H × P × N (HF's ssm_states layout).
 //
-// Prefill: a sequence's chunk of at least Mamba2Options::ssd_min_tokens
-// tokens runs the chunked SSD matrix form (kernels::SsdChunked, in chunks of
+// Prefill: by default every chunk runs the recurrence (kernels::SsdScan,
+// register-blocked over tokens for long chunks), so any split of a sequence
+// into chunks gives bitwise the single steps' logits and state, as for the
+// other CPU models: the scheduler's step sizes, prefix-cache hits and
+// session continuations never change a result. On the CPU that costs
+// nothing: the recurrence runs as fast as the chunked SSD form (see
+// docs/perf.md). With Mamba2Options::ssd_min_tokens > 0 (LoadOptions::
+// mamba2_ssd_min_tokens), a sequence's chunk of at least that many tokens
+// runs the chunked SSD matrix form instead (kernels::SsdChunked, in chunks of
 // min(chunk_size from config (default 256), Mamba2Options::ssd_max_chunk)
-// tokens), shorter chunks (decode) the recurrence (kernels::SsdScan). The two agree within float
-// rounding, NOT bitwise: unlike the other CPU models, a long chunk's logits and state can differ in
-// the last bits from the same tokens run as single steps. Every other contract of Model holds
-// bitwise (batched == unbatched, thread count, chunks shorter than ssd_min_tokens == single steps),
-// because the path of a sequence depends only on its own chunk length.
+// tokens); the two agree within float rounding, NOT bitwise. Every other
+// contract of Model holds bitwise either way (batched == unbatched, thread
+// count, chunks shorter than ssd_min_tokens == single steps), because the
+// path of a sequence depends only on its own chunk length.
 //
 // Thread-safety: see Model. Forward() uses the model's own thread pool.
 #pragma once
@@ -49,7 +55,7 @@ namespace rs::engine {
 struct Mamba2Options {
   // Chunks of at least this many tokens take the SSD matrix form; 0 means
   // never (always the recurrence, bitwise equal to single steps).
-  int64_t ssd_min_tokens = 32;
+  int64_t ssd_min_tokens = 0;
   // The SSD form's chunk length is min(config chunk_size, ssd_max_chunk)
   // (0: no cap). The length changes only rounding, not the function; on the
   // CPU the intra-chunk work grows with it (no tensor cores make it free):

@@ -97,58 +97,68 @@ TEST_P(Mamba2ParityTest, LogitsAndStateMatchReference) {
   const std::string dir = std::string(RS_SOURCE_DIR) + "/tests/data/mamba2/" + GetParam();
   json::Value golden = testing::ReadJsonFile(dir + "/golden.json");
   ASSERT_TRUE(golden.is_object());
-  auto loaded = LoadModel(dir);
-  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
-  Model& model = **loaded;
-  ASSERT_EQ(model.spec().arch, Arch::kMamba2);
-  const std::vector<int32_t> tokens = GoldenTokens(golden);
-  ASSERT_EQ(tokens.size(), 40u);  // >= Mamba2Options::ssd_min_tokens: one chunk takes the SSD form
-  const int64_t V = golden.Find("vocab_size")->AsInt();
-  ASSERT_EQ(model.spec().vocab_size, V);
-  EXPECT_EQ(model.spec().weight_dtype, golden.Find("weight_dtype")->AsString());
-  ASSERT_EQ(golden.Find("logits")->AsArray().size(), tokens.size());
-  const json::Value* fs = golden.Find("final_state");
+  // The default (the recurrence for every chunk), then with the SSD form on
+  // for chunks of >= 32 tokens.
+  for (int64_t ssd_min_tokens : {-1, 32}) {
+    const bool ssd = ssd_min_tokens > 0;
+    const char* path = ssd ? "SSD" : "recurrence";
+    SCOPED_TRACE(path);
+    LoadOptions lo;
+    lo.mamba2_ssd_min_tokens = ssd_min_tokens;
+    auto loaded = LoadModel(dir, lo);
+    ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+    Model& model = **loaded;
+    ASSERT_EQ(model.spec().arch, Arch::kMamba2);
+    const std::vector<int32_t> tokens = GoldenTokens(golden);
+    ASSERT_EQ(tokens.size(), 40u);  // >= 32: with the SSD form on, one chunk takes it
+    const int64_t V = golden.Find("vocab_size")->AsInt();
+    ASSERT_EQ(model.spec().vocab_size, V);
+    EXPECT_EQ(model.spec().weight_dtype, golden.Find("weight_dtype")->AsString());
+    ASSERT_EQ(golden.Find("logits")->AsArray().size(), tokens.size());
+    const json::Value* fs = golden.Find("final_state");
 
-  auto pool = model.NewStatePool(3);
-  // (1) One chunk: the chunked SSD form.
-  const int a = pool->Acquire().value();
-  const double chunk_diff =
-      MaxLogitDiff(golden, testing::RunAll(model, *pool, a, tokens), 0, tokens.size(), V);
-  // (2) Single steps: the recurrence.
-  const int b = pool->Acquire().value();
-  double step_diff = 0;
-  for (size_t t = 0; t < tokens.size(); ++t) {
-    step_diff = std::max(
-        step_diff, MaxLogitDiff(golden, testing::RunAll(model, *pool, b, {tokens[t]}), t, 1, V));
-  }
-  // (3) 3 tokens (recurrence), 33 (SSD, from the carried state), 4 (recurrence).
-  const int c = pool->Acquire().value();
-  double mixed_diff = 0;
-  size_t pos = 0;
-  for (size_t n : {3, 33, 4}) {
-    const std::vector<int32_t> chunk(tokens.begin() + static_cast<long>(pos),
-                                     tokens.begin() + static_cast<long>(pos + n));
-    mixed_diff = std::max(mixed_diff,
-                          MaxLogitDiff(golden, testing::RunAll(model, *pool, c, chunk), pos, n, V));
-    pos += n;
-  }
-  EXPECT_LE(chunk_diff, kLogitTolerance) << "one chunk (SSD)";
-  EXPECT_LE(step_diff, kLogitTolerance) << "single steps";
-  EXPECT_LE(mixed_diff, kLogitTolerance) << "3 + 33 + 4";
-  RecordProperty("max_abs_logit_diff",
-                 std::to_string(std::max({chunk_diff, step_diff, mixed_diff})));
-  std::printf(
-      "%s: max |Δlogit| one chunk (SSD) %.3g, single steps %.3g, 3+33+4 %.3g (max |logit| %.3g)\n",
-      GetParam().c_str(), chunk_diff, step_diff, mixed_diff,
-      golden.Find("max_abs_logit")->AsDouble());
+    auto pool = model.NewStatePool(3);
+    // (1) One chunk: the chunked SSD form when on, else the recurrence.
+    const int a = pool->Acquire().value();
+    const double chunk_diff =
+        MaxLogitDiff(golden, testing::RunAll(model, *pool, a, tokens), 0, tokens.size(), V);
+    // (2) Single steps: the recurrence.
+    const int b = pool->Acquire().value();
+    double step_diff = 0;
+    for (size_t t = 0; t < tokens.size(); ++t) {
+      step_diff = std::max(
+          step_diff, MaxLogitDiff(golden, testing::RunAll(model, *pool, b, {tokens[t]}), t, 1, V));
+    }
+    // (3) 3 tokens (recurrence), 33 (SSD when on, from the carried state), 4 (recurrence).
+    const int c = pool->Acquire().value();
+    double mixed_diff = 0;
+    size_t pos = 0;
+    for (size_t n : {3, 33, 4}) {
+      const std::vector<int32_t> chunk(tokens.begin() + static_cast<long>(pos),
+                                       tokens.begin() + static_cast<long>(pos + n));
+      mixed_diff = std::max(
+          mixed_diff, MaxLogitDiff(golden, testing::RunAll(model, *pool, c, chunk), pos, n, V));
+      pos += n;
+    }
+    EXPECT_LE(chunk_diff, kLogitTolerance) << "one chunk (" << path << ")";
+    EXPECT_LE(step_diff, kLogitTolerance) << "single steps";
+    EXPECT_LE(mixed_diff, kLogitTolerance) << "3 + 33 + 4";
+    RecordProperty("max_abs_logit_diff",
+                   std::to_string(std::max({chunk_diff, step_diff, mixed_diff})));
+    std::printf(
+        "%s: max |Δlogit| one chunk (%s) %.3g, single steps %.3g, 3+33+4 %.3g (max |logit| %.3g)\n",
+        GetParam().c_str(), path, chunk_diff, step_diff, mixed_diff,
+        golden.Find("max_abs_logit")->AsDouble());
 
-  if (fs == nullptr || !fs->is_object()) return;
-  for (int slot : {a, b, c}) {
-    const auto [conv_diff, ssm_diff] = MaxStateDiff(*fs, model.spec().state, pool->SlotData(slot));
-    EXPECT_LE(conv_diff, kStateTolerance) << "slot " << slot;
-    EXPECT_LE(ssm_diff, kStateTolerance) << "slot " << slot;
-    std::printf("%s: slot %d max |Δstate| conv %.3g ssm %.3g\n", GetParam().c_str(), slot,
-                conv_diff, ssm_diff);
+    if (fs == nullptr || !fs->is_object()) continue;
+    for (int slot : {a, b, c}) {
+      const auto [conv_diff, ssm_diff] =
+          MaxStateDiff(*fs, model.spec().state, pool->SlotData(slot));
+      EXPECT_LE(conv_diff, kStateTolerance) << "slot " << slot;
+      EXPECT_LE(ssm_diff, kStateTolerance) << "slot " << slot;
+      std::printf("%s: slot %d max |Δstate| conv %.3g ssm %.3g\n", GetParam().c_str(), slot,
+                  conv_diff, ssm_diff);
+    }
   }
 }
 

@@ -1,8 +1,9 @@
 // Mamba-2 on random-weight models the project writes (WriteRandomMamba2):
-// spec and state layout; the step contracts (chunks shorter than
-// ssd_min_tokens == single steps bitwise, the chunked SSD form == steps
-// within float tolerance and bitwise with ssd_min_tokens = 0, batched ==
-// unbatched and thread-count independence bitwise, snapshot/serialize/
+// spec and state layout; the step contracts (by default every chunk runs the
+// recurrence: == single steps bitwise; with the SSD form enabled
+// (ssd_min_tokens = 32), chunks shorter than that == steps bitwise and the
+// chunked SSD form == steps within float tolerance; batched == unbatched and
+// thread-count independence bitwise on both paths, snapshot/serialize/
 // restore continuing identically); and bad model files. Parity with the
 // reference is in mamba2_parity_test.cc.
 #include "engine/models/mamba2.h"
@@ -99,28 +100,54 @@ TEST(Mamba2Test, SpecAndStateLayout) {
 
 // ---- Step contracts --------------------------------------------------------
 
+// The model in `dir` with explicit Mamba2Options.
+std::unique_ptr<Model> LoadWithOptions(const TempDir& dir, int threads, const Mamba2Options& mo) {
+  auto store = io::OpenSafetensors(dir.File("model.safetensors"));
+  EXPECT_TRUE(store.ok());
+  std::ifstream in(dir.File("config.json"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto config = json::Parse(ss.str());
+  EXPECT_TRUE(config.ok());
+  if (!store.ok() || !config.ok()) return nullptr;
+  LoadOptions lo;
+  lo.n_threads = threads;
+  auto loaded = LoadMamba2(std::move(store).value(), &*config, lo, mo);
+  EXPECT_TRUE(loaded.ok()) << loaded.status().ToString();
+  return loaded.ok() ? std::move(loaded).value() : nullptr;
+}
+
+Mamba2Options WithSsd() {
+  Mamba2Options mo;
+  mo.ssd_min_tokens = 32;
+  return mo;
+}
+
 class Mamba2PropertyTest : public ::testing::TestWithParam<DType> {
  protected:
   void SetUp() override {
     ASSERT_TRUE(WriteRandomMamba2(dir_.path(), OddShape(GetParam())).ok());
     model_ = testing::Load(dir_.path(), 2);
     ASSERT_NE(model_, nullptr);
+    ssd_ = LoadWithOptions(dir_, 2, WithSsd());
+    ASSERT_NE(ssd_, nullptr);
   }
   TempDir dir_{"mamba2-prop"};
-  std::unique_ptr<Model> model_;
+  std::unique_ptr<Model> model_;  // defaults: the recurrence for every chunk
+  std::unique_ptr<Model> ssd_;    // chunks of >= 32 tokens in the SSD form
 };
 
 TEST_P(Mamba2PropertyTest, ShortChunksEqualStepsBitwise) {
-  auto pool = model_->NewStatePool(2);
+  auto pool = ssd_->NewStatePool(2);
   const std::vector<int32_t> toks = Tokens(31, 1, kVocab);
   const int a = pool->Acquire().value();
-  const std::vector<float> steps = RunSteps(*model_, *pool, a, toks);
+  const std::vector<float> steps = RunSteps(*ssd_, *pool, a, toks);
   const int b = pool->Acquire().value();
   size_t pos = 0;
   for (size_t n : {5, 1, 13, 12}) {  // each < ssd_min_tokens (32): the recurrence
     const std::vector<int32_t> chunk(toks.begin() + static_cast<long>(pos),
                                      toks.begin() + static_cast<long>(pos + n));
-    const std::vector<float> rows = testing::RunAll(*model_, *pool, b, chunk);
+    const std::vector<float> rows = testing::RunAll(*ssd_, *pool, b, chunk);
     ASSERT_TRUE(SameBits(rows.data(), &steps[pos * kVocab], n * kVocab)) << "chunk at " << pos;
     pos += n;
   }
@@ -130,12 +157,12 @@ TEST_P(Mamba2PropertyTest, ShortChunksEqualStepsBitwise) {
 // The chunked SSD form (a 100-token chunk: 7 SSD chunks of 16) against the
 // recurrence: equal within float rounding.
 TEST_P(Mamba2PropertyTest, SsdPrefillMatchesStepsWithinTolerance) {
-  auto pool = model_->NewStatePool(2);
+  auto pool = ssd_->NewStatePool(2);
   const std::vector<int32_t> toks = Tokens(100, 2, kVocab);
   const int a = pool->Acquire().value();
-  const std::vector<float> steps = RunSteps(*model_, *pool, a, toks);
+  const std::vector<float> steps = RunSteps(*ssd_, *pool, a, toks);
   const int b = pool->Acquire().value();
-  const std::vector<float> chunk = testing::RunAll(*model_, *pool, b, toks);
+  const std::vector<float> chunk = testing::RunAll(*ssd_, *pool, b, toks);
   ASSERT_EQ(chunk.size(), steps.size());
   const double scale = std::max(1.0, MaxAbs(steps));
   const double logit_diff = MaxDiff(chunk.data(), steps.data(), steps.size());
@@ -151,57 +178,54 @@ TEST_P(Mamba2PropertyTest, SsdPrefillMatchesStepsWithinTolerance) {
       logit_diff, scale, state_diff);
   // Both continue alike.
   const std::vector<int32_t> more = Tokens(3, 3, kVocab);
-  const std::vector<float> ca = testing::RunAll(*model_, *pool, a, more);
-  const std::vector<float> cb = testing::RunAll(*model_, *pool, b, more);
+  const std::vector<float> ca = testing::RunAll(*ssd_, *pool, a, more);
+  const std::vector<float> cb = testing::RunAll(*ssd_, *pool, b, more);
   EXPECT_LE(MaxDiff(ca.data(), cb.data(), ca.size()), 1e-5 * scale);
 }
 
-// With ssd_min_tokens = 0 every chunk takes the recurrence: bitwise == steps.
-TEST_P(Mamba2PropertyTest, RecurrenceOnlyIsBitwiseForLongChunks) {
-  auto store = io::OpenSafetensors(dir_.File("model.safetensors"));
-  ASSERT_TRUE(store.ok());
-  std::ifstream in(dir_.File("config.json"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto config = json::Parse(ss.str());
-  ASSERT_TRUE(config.ok());
-  LoadOptions lo;
-  lo.n_threads = 2;
-  Mamba2Options mo;
-  mo.ssd_min_tokens = 0;
-  auto loaded = LoadMamba2(std::move(store).value(), &*config, lo, mo);
-  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
-  Model& rec = **loaded;
-  auto pool = rec.NewStatePool(2);
+// By default every chunk takes the recurrence: any split of the tokens,
+// long chunks too, gives bitwise the single steps' logits and state.
+TEST_P(Mamba2PropertyTest, DefaultIsTheRecurrenceBitwiseForLongChunks) {
+  auto pool = model_->NewStatePool(3);
   const std::vector<int32_t> toks = Tokens(70, 4, kVocab);
   const int a = pool->Acquire().value();
-  const std::vector<float> steps = RunSteps(rec, *pool, a, toks);
+  const std::vector<float> steps = RunSteps(*model_, *pool, a, toks);
   const int b = pool->Acquire().value();
-  const std::vector<float> chunk = testing::RunAll(rec, *pool, b, toks);
+  const std::vector<float> chunk = testing::RunAll(*model_, *pool, b, toks);
   EXPECT_TRUE(SameBits(chunk.data(), steps.data(), steps.size()));
   EXPECT_TRUE(SameBits(pool->SlotData(a), pool->SlotData(b), pool->layout().floats_per_sequence));
-  // And the default model's single steps are the same recurrence.
-  auto pool2 = model_->NewStatePool(1);
-  const std::vector<float> steps2 = RunSteps(*model_, *pool2, pool2->Acquire().value(), toks);
+  const int c = pool->Acquire().value();
+  size_t pos = 0;
+  for (size_t n : {33, 1, 36}) {
+    const std::vector<int32_t> part(toks.begin() + static_cast<long>(pos),
+                                    toks.begin() + static_cast<long>(pos + n));
+    const std::vector<float> rows = testing::RunAll(*model_, *pool, c, part);
+    EXPECT_TRUE(SameBits(rows.data(), &steps[pos * kVocab], n * kVocab)) << "chunk at " << pos;
+    pos += n;
+  }
+  EXPECT_TRUE(SameBits(pool->SlotData(a), pool->SlotData(c), pool->layout().floats_per_sequence));
+  // And the SSD-enabled model's single steps are the same recurrence.
+  auto pool2 = ssd_->NewStatePool(1);
+  const std::vector<float> steps2 = RunSteps(*ssd_, *pool2, pool2->Acquire().value(), toks);
   EXPECT_TRUE(SameBits(steps2.data(), steps.data(), steps.size()));
 }
 
-TEST_P(Mamba2PropertyTest, BatchedEqualsUnbatchedBitwise) {
-  const std::vector<size_t> lens = {1, 40, 4, 1, 33, 9};  // 40 and 33 take the SSD form
+void CheckBatchedEqualsUnbatched(Model& model) {
+  const std::vector<size_t> lens = {1, 40, 4, 1, 33, 9};  // with the SSD form on, 40 and 33 take it
   std::vector<std::vector<int32_t>> toks;
   for (size_t i = 0; i < lens.size(); ++i)
     toks.push_back(Tokens(lens[i], 10 + static_cast<uint32_t>(i), kVocab));
   const std::vector<int32_t> warm = {1, 2, 3};
   std::vector<std::vector<float>> alone, alone_state;
   for (const auto& t : toks) {
-    auto pool = model_->NewStatePool(1);
+    auto pool = model.NewStatePool(1);
     const int s = pool->Acquire().value();
-    testing::RunAll(*model_, *pool, s, warm);
-    alone.push_back(testing::RunAll(*model_, *pool, s, t));
+    testing::RunAll(model, *pool, s, warm);
+    alone.push_back(testing::RunAll(model, *pool, s, t));
     alone_state.emplace_back(pool->SlotData(s),
                              pool->SlotData(s) + pool->layout().floats_per_sequence);
   }
-  auto pool = model_->NewStatePool(8);
+  auto pool = model.NewStatePool(8);
   std::vector<int> slots;
   for (int i = 0; i < 8; ++i) slots.push_back(pool->Acquire().value());
   const std::vector<int> use = {6, 2, 7, 0, 3, 5};
@@ -211,8 +235,8 @@ TEST_P(Mamba2PropertyTest, BatchedEqualsUnbatchedBitwise) {
     batch.seqs.push_back({slots[static_cast<size_t>(use[i])], toks[i], true});
   }
   Logits out;
-  ASSERT_TRUE(model_->Forward(wb, *pool, &out).ok());
-  ASSERT_TRUE(model_->Forward(batch, *pool, &out).ok());
+  ASSERT_TRUE(model.Forward(wb, *pool, &out).ok());
+  ASSERT_TRUE(model.Forward(batch, *pool, &out).ok());
   for (size_t i = 0; i < toks.size(); ++i) {
     EXPECT_TRUE(SameBits(out.Row(out.row_offset[i]), alone[i].data(), lens[i] * kVocab))
         << "sequence " << i;
@@ -222,22 +246,33 @@ TEST_P(Mamba2PropertyTest, BatchedEqualsUnbatchedBitwise) {
   }
 }
 
+TEST_P(Mamba2PropertyTest, BatchedEqualsUnbatchedBitwise) {
+  for (Model* m : {model_.get(), ssd_.get()}) {
+    SCOPED_TRACE(m == ssd_.get() ? "SSD form on" : "defaults");
+    CheckBatchedEqualsUnbatched(*m);
+  }
+}
+
 TEST_P(Mamba2PropertyTest, ThreadCountDoesNotChangeResults) {
   const std::vector<int32_t> prompt = Tokens(50, 20, kVocab), next = Tokens(4, 21, kVocab);
-  std::vector<std::vector<float>> results;
-  for (int threads : {1, 2, 3}) {
-    auto model = testing::Load(dir_.path(), threads);
-    ASSERT_NE(model, nullptr);
-    auto pool = model->NewStatePool(1);
-    const int s = pool->Acquire().value();
-    std::vector<float> r = testing::RunAll(*model, *pool, s, prompt);
-    const std::vector<float> steps = RunSteps(*model, *pool, s, next);
-    r.insert(r.end(), steps.begin(), steps.end());
-    r.insert(r.end(), pool->SlotData(s), pool->SlotData(s) + pool->layout().floats_per_sequence);
-    results.push_back(std::move(r));
+  for (bool ssd : {false, true}) {
+    SCOPED_TRACE(ssd ? "SSD form on" : "defaults");
+    std::vector<std::vector<float>> results;
+    for (int threads : {1, 2, 3}) {
+      auto model =
+          ssd ? LoadWithOptions(dir_, threads, WithSsd()) : testing::Load(dir_.path(), threads);
+      ASSERT_NE(model, nullptr);
+      auto pool = model->NewStatePool(1);
+      const int s = pool->Acquire().value();
+      std::vector<float> r = testing::RunAll(*model, *pool, s, prompt);
+      const std::vector<float> steps = RunSteps(*model, *pool, s, next);
+      r.insert(r.end(), steps.begin(), steps.end());
+      r.insert(r.end(), pool->SlotData(s), pool->SlotData(s) + pool->layout().floats_per_sequence);
+      results.push_back(std::move(r));
+    }
+    EXPECT_TRUE(SameBits(results[0].data(), results[1].data(), results[0].size()));
+    EXPECT_TRUE(SameBits(results[0].data(), results[2].data(), results[0].size()));
   }
-  EXPECT_TRUE(SameBits(results[0].data(), results[1].data(), results[0].size()));
-  EXPECT_TRUE(SameBits(results[0].data(), results[2].data(), results[0].size()));
 }
 
 TEST_P(Mamba2PropertyTest, StateRoundTripContinuesIdentically) {

@@ -14,7 +14,9 @@
 
 namespace rs::scheduler {
 
-inline std::vector<int32_t> RunAloneOn(engine::Model& model, const Request& r) {
+// With `logprobs` (and r.params.logprobs), also each token's log p.
+inline std::vector<int32_t> RunAloneOn(engine::Model& model, const Request& r,
+                                       std::vector<float>* logprobs = nullptr) {
   auto pool = model.NewStatePool(1);
   const int slot = pool->Acquire().value();
   engine::Logits logits;
@@ -29,6 +31,7 @@ inline std::vector<int32_t> RunAloneOn(engine::Model& model, const Request& r) {
     auto s = engine::Sampler::Sample(std::span<const float>(logits.Row(0), V), r.params, history,
                                      static_cast<uint64_t>(n), nullptr);
     out.push_back(s.token);
+    if (logprobs != nullptr) logprobs->push_back(s.logprob);
     history.Add(s.token, false);
     if (r.stop.IsStopToken(s.token)) break;
     engine::Batch step;

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <random>
@@ -36,6 +37,7 @@ class RecordingSink : public Sink {
     std::lock_guard<std::mutex> l(mu_);
     EXPECT_FALSE(finished_) << "chunk after OnFinish";
     tokens_.insert(tokens_.end(), c.token_ids.begin(), c.token_ids.end());
+    logprobs_.insert(logprobs_.end(), c.logprobs.begin(), c.logprobs.end());
     text_ += c.text;
     ++chunks_;
     cv_.notify_all();
@@ -61,6 +63,10 @@ class RecordingSink : public Sink {
     std::lock_guard<std::mutex> l(mu_);
     return tokens_;
   }
+  std::vector<float> logprobs() {
+    std::lock_guard<std::mutex> l(mu_);
+    return logprobs_;
+  }
   std::string text() {
     std::lock_guard<std::mutex> l(mu_);
     return text_;
@@ -70,6 +76,7 @@ class RecordingSink : public Sink {
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<int32_t> tokens_;
+  std::vector<float> logprobs_;
   std::string text_;
   int chunks_ = 0;
   bool finished_ = false;
@@ -956,32 +963,42 @@ TEST_F(SchedulerTest, KeepSessionAsKeepsTheStateUnderAnotherId) {
   ExpectDrained(*s);
 }
 
-// The scheduler is architecture-agnostic: concurrent requests and a session
-// turn on RWKV-7 give their alone-run tokens too.
-TEST(SchedulerRwkvTest, ConcurrentRequestsAndSessionTurnEqualAloneRuns) {
-  TempDir dir("scheduler-rwkv7");
-  ASSERT_TRUE(engine::WriteRandomRwkv(dir.path(), engine::testing::OddRwkvShape(7)).ok());
-  auto model = engine::testing::Load(dir.path(), 2);
-  auto alone = engine::testing::Load(dir.path(), 1);
+// The scheduler is architecture-agnostic: concurrent requests (their prompts
+// cut into steps of max_step_tokens, differently from the alone runs' single
+// chunk) and a session turn on the model in `dir` give their alone-run tokens
+// too.
+void ExpectConcurrentRequestsAndSessionTurnEqualAloneRuns(const std::string& dir, size_t prompt_step,
+                                                          int max_step_tokens) {
+  auto model = engine::testing::Load(dir, 2);
+  auto alone = engine::testing::Load(dir, 1);
   ASSERT_TRUE(model && alone);
   Options o;
   o.max_seqs = 3;
-  o.max_step_tokens = 10;
+  o.max_step_tokens = max_step_tokens;
   auto s = Scheduler::Create(model.get(), nullptr, o).value();
   std::vector<Request> reqs;
   std::vector<std::shared_ptr<RecordingSink>> sinks;
   for (int i = 0; i < 6; ++i) {
     Request r;
-    r.prompt = Tokens(3 + 7 * static_cast<size_t>(i), 90 + static_cast<uint32_t>(i), 300);
+    r.prompt = Tokens(3 + prompt_step * static_cast<size_t>(i), 90 + static_cast<uint32_t>(i), 300);
     r.params.temperature = 0.7f;
     r.params.seed = 90 + static_cast<uint64_t>(i);
     r.params.max_tokens = 9;
-    r.session_id = i == 0 ? "rwkv-chat" : "";
+    r.params.logprobs = true;  // compared bitwise: tokens alone rarely show last-bit differences
+    r.session_id = i == 0 ? "chat" : "";
     reqs.push_back(r);
     sinks.push_back(std::make_shared<RecordingSink>());
     ASSERT_TRUE(s->Submit(r, sinks.back()).ok());
   }
-  for (size_t i = 0; i < reqs.size(); ++i) EXPECT_EQ(sinks[i]->Wait().tokens, RunAloneOn(*alone, reqs[i])) << i;
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    const Result got = sinks[i]->Wait();
+    const std::vector<float> got_logprobs = sinks[i]->logprobs();
+    std::vector<float> want_logprobs;
+    EXPECT_EQ(got.tokens, RunAloneOn(*alone, reqs[i], &want_logprobs)) << i;
+    ASSERT_EQ(got_logprobs.size(), want_logprobs.size()) << i;
+    EXPECT_EQ(std::memcmp(got_logprobs.data(), want_logprobs.data(), want_logprobs.size() * sizeof(float)), 0)
+        << "request " << i << ": log p differ from the alone run's in some bits";
+  }
   Request next = reqs[0];
   next.prompt = {5, 6, 7};
   auto ns = std::make_shared<RecordingSink>();
@@ -1000,6 +1017,30 @@ TEST(SchedulerRwkvTest, ConcurrentRequestsAndSessionTurnEqualAloneRuns) {
   const Result er = es->Wait();
   ASSERT_EQ(er.finish_reason, FinishReason::kStop) << er.error.ToString();
   EXPECT_LE(MaxAbsDiff(er.embedding, ModelEmbedding(*alone, text)), 2e-6);
+}
+
+TEST(SchedulerRwkvTest, ConcurrentRequestsAndSessionTurnEqualAloneRuns) {
+  TempDir dir("scheduler-rwkv7");
+  ASSERT_TRUE(engine::WriteRandomRwkv(dir.path(), engine::testing::OddRwkvShape(7)).ok());
+  ExpectConcurrentRequestsAndSessionTurnEqualAloneRuns(dir.path(), 7, 10);
+}
+
+// Mamba-2 too: its prefill is the recurrence by default, so prompts of up to
+// 88 tokens cut into steps of 40 give bitwise their one-chunk alone runs.
+// (With the SSD form on, requests 2 and 3 differ in the last bits of log p.)
+TEST(SchedulerMamba2Test, ConcurrentRequestsAndSessionTurnEqualAloneRuns) {
+  TempDir dir("scheduler-mamba2");
+  engine::RandomMamba2Options m;
+  m.d_model = 36;
+  m.n_layer = 3;
+  m.vocab_size = 300;
+  m.d_state = 20;
+  m.head_dim = 12;
+  m.n_groups = 2;
+  m.chunk_size = 16;
+  m.seed = 9;
+  ASSERT_TRUE(engine::WriteRandomMamba2(dir.path(), m).ok());
+  ExpectConcurrentRequestsAndSessionTurnEqualAloneRuns(dir.path(), 17, 40);
 }
 
 }  // namespace
