@@ -101,7 +101,7 @@ int RunBench(int argc, char** argv) {
     if (std::strcmp(argv[i], "--sessions") == 0) return RunBenchSessions(argc, argv);
 #endif
   }
-  Flags flags({"model", "threads", "prompt-len", "gen", "batch", "runs", "device"}, {"json"});
+  Flags flags({"model", "threads", "prompt-len", "gen", "batch", "runs", "device", "mamba2-ssd-min-tokens"}, {"json"});
   if (Status s = flags.Parse(argc, argv, 2); !s.ok()) return Fail("bench", s);
   if (!flags.Has("model")) return Fail("bench", InvalidArgumentError("--model PATH is required"));
   auto prompt_len = flags.GetInt("prompt-len", 512);

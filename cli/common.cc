@@ -33,6 +33,11 @@ StatusOr<std::unique_ptr<engine::Model>> LoadModelFromFlags(const Flags& flags, 
   if (threads < 0 || threads > 1024) return InvalidArgumentError("--threads must be in [0, 1024]");
   opts.n_threads = static_cast<int>(threads);
   RS_ASSIGN_OR_RETURN(opts.device, engine::ParseDevice(flags.Get("device", "auto")));
+  // Commands that declare --mamba2-ssd-min-tokens (bench, serve).
+  RS_ASSIGN_OR_RETURN(opts.mamba2_ssd_min_tokens, flags.GetInt("mamba2-ssd-min-tokens", -1));
+  if (opts.mamba2_ssd_min_tokens < -1 || opts.mamba2_ssd_min_tokens > (1 << 20)) {
+    return InvalidArgumentError("--mamba2-ssd-min-tokens must be in [0, 1048576]");
+  }
   return engine::LoadModel(path, opts);
 }
 

@@ -18,7 +18,7 @@ const char kUsage[] =
     "  logits     --model PATH (--tokens 1,2,3 | --prompt TEXT) [--all-positions] [--threads N]\n"
     "  tokenize   --tokenizer FILE (--text TEXT | --text-file F | --decode 1,2,3)\n"
     "  bench      --model PATH --threads N [--prompt-len 512] [--gen 128] [--batch 1,4,16,64]\n"
-    "             [--runs 3] [--device cpu|cuda|auto] [--json]\n"
+    "             [--runs 3] [--device cpu|cuda|auto] [--mamba2-ssd-min-tokens N] [--json]\n"
     "  init-random --out DIR [--arch mamba1|mamba2|rwkv7|rwkv6]\n"
     "              [--shape mamba-130m|-370m|-790m|-1.4b|... | mamba2-130m|... | rwkv7-0.1b|...]\n"
     "              (an unknown --shape lists the shapes of its architecture)\n"

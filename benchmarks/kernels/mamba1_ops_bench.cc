@@ -46,11 +46,7 @@ void BM_ConvScan(benchmark::State& state) {
     });
     benchmark::DoNotOptimize(y.data());
   }
-  const double tokens = static_cast<double>(state.iterations()) * T;
-  state.counters["us_per_token"] =
-      benchmark::Counter(tokens / 1e6, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
-  state.counters["model_ms_per_token"] = benchmark::Counter(
-      tokens / (1e3 * kLayers), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  bench::PerTokenCounters(state, T, kLayers);
 }
 BENCHMARK(BM_ConvScan)
     ->ArgNames({"T", "threads"})

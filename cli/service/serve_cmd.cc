@@ -30,6 +30,8 @@ const char kServeUsage[] =
     "  --tokenizer FILE           tokenizer for a single --model (default: beside it)\n"
     "  --threads N                CPU threads per model (0: all cores)   [0]\n"
     "  --device cpu|cuda|auto                                            [auto]\n"
+    "  --mamba2-ssd-min-tokens N  Mamba-2 on the CPU: prefill chunks of >= N tokens in the\n"
+    "                             chunked SSD form (not bitwise equal to steps; 0: never) [0]\n"
     "network:\n"
     "  --listen HOST:PORT         gRPC address (port 0: any free port)   [127.0.0.1:50051]\n"
     "  --metrics-listen HOST:PORT Prometheus /metrics ('' or off: none)  [127.0.0.1:9464]\n"
@@ -236,7 +238,7 @@ Status RunServer(const Flags& flags) {
 }  // namespace
 
 int RunServe(int argc, char** argv) {
-  Flags flags({"model", "tokenizer", "threads", "device", "listen", "metrics-listen", "max-message-bytes",
+  Flags flags({"model", "tokenizer", "threads", "device", "mamba2-ssd-min-tokens", "listen", "metrics-listen", "max-message-bytes",
                "keepalive-seconds", "tls-cert", "tls-key", "tls-client-ca", "api-keys", "max-seqs", "max-queue",
                "max-step-tokens", "max-prompt-tokens", "max-tokens-limit", "max-slots-per-tenant", "swap-mib",
                "prefix-cache-mib", "session-cache-mib", "drain-seconds", "sessions", "replica-id", "replica-lease-seconds", "max-turns"},

@@ -383,24 +383,35 @@ double Throughput(const std::shared_ptr<grpc::Channel>& channel, int clients, do
   return static_cast<double>(tokens.load()) / Seconds(t0);
 }
 
-TEST_F(ClusterTest, ThroughputThroughNginxAndOneReplicaDirect) {
+constexpr int kClients = 12;
+
+// Seconds per throughput run (RS_CLUSTER_BENCH_SECONDS, default 3).
+double BenchSeconds() {
   const char* env = std::getenv("RS_CLUSTER_BENCH_SECONDS");
-  const double seconds = env != nullptr ? std::atof(env) : 3.0;
-  constexpr int kClients = 12;
-  auto direct = grpc::CreateChannel(g->replicas[0].address(), grpc::InsecureChannelCredentials());
-  // Alternate, so that drift on a noisy machine hits both alike.
+  return env != nullptr ? std::atof(env) : 3.0;
+}
+
+// Medians of 3 runs of Throughput through nginx and direct to `replica`,
+// alternated so that drift on a noisy machine hits both alike.
+std::pair<double, double> NginxAndDirect(const Replica& replica) {
+  auto direct = grpc::CreateChannel(replica.address(), grpc::InsecureChannelCredentials());
   std::vector<double> via_nginx, one_direct;
   for (int round = 0; round < 3; ++round) {
-    via_nginx.push_back(Throughput(g->channel, kClients, seconds));
-    one_direct.push_back(Throughput(direct, kClients, seconds));
+    via_nginx.push_back(Throughput(g->channel, kClients, BenchSeconds()));
+    one_direct.push_back(Throughput(direct, kClients, BenchSeconds()));
   }
   std::sort(via_nginx.begin(), via_nginx.end());
   std::sort(one_direct.begin(), one_direct.end());
-  std::printf("throughput, %d clients, Generate 64 tokens, median of 3 x %.0f s: nginx + %d replicas %.0f tok/s, "
-              "one replica direct %.0f tok/s (ratio %.2f)\n",
-              kClients, seconds, kReplicas, via_nginx[1], one_direct[1], via_nginx[1] / one_direct[1]);
   EXPECT_GT(via_nginx[1], 0);
   EXPECT_GT(one_direct[1], 0);
+  return {via_nginx[1], one_direct[1]};
+}
+
+TEST_F(ClusterTest, ThroughputThroughNginxAndOneReplicaDirect) {
+  const auto [nginx, direct] = NginxAndDirect(g->replicas[0]);
+  std::printf("throughput, %d clients, Generate 64 tokens, median of 3 x %.0f s: nginx + %d replicas %.0f tok/s, "
+              "one replica direct %.0f tok/s (ratio %.2f)\n",
+              kClients, BenchSeconds(), kReplicas, nginx, direct, nginx / direct);
   // Round-robin spread the requests over every replica.
   for (const Replica& r : g->replicas) EXPECT_GT(r.GenerateRequests(), 0) << r.id;
 }
@@ -572,21 +583,10 @@ TEST_F(ClusterTest, RoutingOverheadWithOneReplicaLeft) {
   for (const Replica& r : g->replicas)
     if (r.alive) left = &r;
   ASSERT_NE(left, nullptr);
-  const char* env = std::getenv("RS_CLUSTER_BENCH_SECONDS");
-  const double seconds = env != nullptr ? std::atof(env) : 3.0;
-  constexpr int kClients = 12;
-  auto direct = grpc::CreateChannel(left->address(), grpc::InsecureChannelCredentials());
-  std::vector<double> via_nginx, one_direct;
-  for (int round = 0; round < 3; ++round) {
-    via_nginx.push_back(Throughput(g->channel, kClients, seconds));
-    one_direct.push_back(Throughput(direct, kClients, seconds));
-  }
-  std::sort(via_nginx.begin(), via_nginx.end());
-  std::sort(one_direct.begin(), one_direct.end());
+  const auto [nginx, direct] = NginxAndDirect(*left);
   std::printf("routing overhead, one replica, %d clients, median of 3 x %.0f s: through nginx %.0f tok/s, direct "
               "%.0f tok/s (ratio %.2f)\n",
-              kClients, seconds, via_nginx[1], one_direct[1], via_nginx[1] / one_direct[1]);
-  EXPECT_GT(via_nginx[1], 0);
+              kClients, BenchSeconds(), nginx, direct, nginx / direct);
 }
 
 // A Prometheus instant query; the values of its result (empty: no data).
