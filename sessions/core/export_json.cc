@@ -1,6 +1,7 @@
 #include "sessions/core/export_json.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "engine/util/json.h"
@@ -49,6 +50,16 @@ class Reader {
     if (f == nullptr) return dflt;
     if (!f->is_number() || !std::isfinite(f->AsDouble())) return FailField(key, "must be a number"), dflt;
     return f->AsDouble();
+  }
+  // A number stored as float, in [lo, hi] (lo excluded when open_lo).
+  float Float(const char* key, double dflt, double lo, double hi, bool open_lo = false) {
+    const double v = Num(key, dflt);
+    if (v < lo || v > hi || (open_lo && v == lo)) {
+      char why[64];
+      std::snprintf(why, sizeof(why), "must be in %c%g, %g]", open_lo ? '(' : '[', lo, hi);
+      return FailField(key, why), static_cast<float>(dflt);
+    }
+    return static_cast<float>(v);
   }
   bool Bool(const char* key) {
     const Value* f = Field(key, false);
@@ -177,8 +188,9 @@ void ReadSession(const Value* v, SessionRecord* s, Status* error) {
     s->memory.retrieval_k = static_cast<int32_t>(mr.Int("retrieval_k", true));
     s->memory.chat_template = mr.Str("chat_template");
   }
-  s->temperature = static_cast<float>(r.Num("temperature", 1.0));
-  s->top_p = static_cast<float>(r.Num("top_p", 1.0));
+  // The ranges CreateSession accepts.
+  s->temperature = r.Float("temperature", 1.0, 0.0, 100.0);
+  s->top_p = r.Float("top_p", 1.0, 0.0, 1.0, /*open_lo=*/true);
   s->max_reply_tokens = static_cast<int32_t>(r.Int("max_reply_tokens", true));
   s->short_term = r.Str("short_term");
   s->turns = r.Int("turns", true);
@@ -206,7 +218,7 @@ void ReadTurn(const Value& v, size_t i, TurnRecord* t, Status* error) {
   if (const Value::Array* got = r.Arr("retrieved")) {
     for (const Value& o : *got) {
       Reader rr(&o, path + ".retrieved[]", error);
-      t->retrieved.push_back({rr.Int("memory_id", true), static_cast<float>(rr.Num("score", 0))});
+      t->retrieved.push_back({rr.Int("memory_id", true), rr.Float("score", 0, -1.5, 1.5)});  // a cosine, with rounding slack
     }
   }
   t->rebuilt_from_text = r.Bool("rebuilt_from_text");

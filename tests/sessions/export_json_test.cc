@@ -105,6 +105,21 @@ TEST(ExportJsonTest, MalformedInputIsRefusedClearly) {
   EXPECT_EQ(code(replace("\"index\":2", "\"index\":5")), StatusCode::kInvalidArgument);
   EXPECT_EQ(code(replace("\"mode\":\"STORY\"", "\"mode\":\"POEM\"")), StatusCode::kInvalidArgument);
   EXPECT_EQ(code(replace("\"embedding\":\"", "\"embedding\":\"!")), StatusCode::kInvalidArgument);
+  // Numbers outside what a session may hold (a float overflow would export
+  // as a non-number: the fuzzer found 4e120 for top_p).
+  auto with_number = [&](const std::string& key, const std::string& value) {
+    std::string j = good;
+    const size_t at = j.find("\"" + key + "\":");
+    EXPECT_NE(at, std::string::npos) << key;
+    const size_t v = at + key.size() + 3;
+    return j.replace(v, j.find_first_of(",}", v) - v, value);
+  };
+  EXPECT_NE(message(with_number("top_p", "4e120")).find("session.top_p must be in (0, 1]"), std::string::npos)
+      << message(with_number("top_p", "4e120"));
+  EXPECT_EQ(code(with_number("top_p", "0")), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(with_number("top_p", "1")), StatusCode::kOk);
+  EXPECT_EQ(code(with_number("temperature", "-1")), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(with_number("score", "1e300")), StatusCode::kInvalidArgument);
   // The snapshot's bytes changed but not its checksum.
   const std::string state_b64 = Base64Encode(Sample().snapshot->state);
   EXPECT_EQ(code(replace(state_b64, Base64Encode("other bytes!"))), StatusCode::kDataLoss);
