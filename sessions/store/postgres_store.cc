@@ -382,9 +382,18 @@ class PgTx final : public StoreTx {
     return FirstTurn(sql, Params().Text(id).Text(request_id));
   }
 
-  StatusOr<std::optional<TurnRecord>> FindPendingTurn(const std::string& id) override {
-    return FirstTurn(Sql("SELECT ", kTurnCols, " FROM turns WHERE session_id = $1 AND status = 0"),
-                     Params().Text(id));
+  StatusOr<std::optional<PendingTurn>> FindPendingTurn(const std::string& id) override {
+    // t.owner and l.expires_ms follow kTurnCols (12 columns, none shadowed).
+    RS_ASSIGN_OR_RETURN(Result r, Exec(c_,
+                                       Sql("SELECT ", kTurnCols,
+                                           ", t.owner, COALESCE(l.expires_ms, -1) FROM turns t LEFT JOIN "
+                                           "replica_leases l ON l.owner = t.owner WHERE t.session_id = $1 "
+                                           "AND t.status = 0")
+                                           .c_str(),
+                                       Params().Text(id)));
+    if (r.rows() == 0) return std::optional<PendingTurn>();
+    RS_ASSIGN_OR_RETURN(TurnRecord t, ReadTurn(r, 0));
+    return std::optional<PendingTurn>(PendingTurn{std::move(t), r.Bytes(0, 12), r.Int(0, 13)});
   }
 
   Status InsertTurn(const std::string& id, const TurnRecord& t, const std::string& owner) override {
@@ -424,16 +433,6 @@ class PgTx final : public StoreTx {
                                        "WHERE owner = $3 AND status = 0",
                                        Params().Text(error).Int(internal::NowMs()).Text(owner)));
     return r.affected();
-  }
-
-  StatusOr<std::optional<PendingOwner>> FindPendingOwner(const std::string& id) override {
-    RS_ASSIGN_OR_RETURN(
-        Result r, Exec(c_,
-                       "SELECT t.owner, COALESCE(l.expires_ms, -1) FROM turns t LEFT JOIN "
-                       "replica_leases l ON l.owner = t.owner WHERE t.session_id = $1 AND t.status = 0",
-                       Params().Text(id)));
-    if (r.rows() == 0) return std::optional<PendingOwner>();
-    return std::optional<PendingOwner>(PendingOwner{r.Bytes(0, 0), r.Int(0, 1)});
   }
 
   Status PutReplicaLease(const std::string& owner, int64_t expires_ms) override {

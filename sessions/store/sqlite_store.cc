@@ -183,6 +183,11 @@ constexpr const char* kTurnCols =
     "error, "
     "created_ms, committed_ms";
 constexpr const char* kMemoryCols = "id, turn, text, embedding, created_ms, updated_ms";
+constexpr int kTurnColCount = 12;  // in kTurnCols
+// The pending attempt of a session with its owner's lease (t.owner and
+// l.expires_ms follow kTurnCols, which no lease column shadows).
+constexpr const char* kPendingFrom =
+    "FROM turns t LEFT JOIN replica_leases l ON l.owner = t.owner WHERE t.session_id = ? AND t.status = 0";
 
 SessionRecord ReadSession(Stmt& st) {
   SessionRecord s;
@@ -323,11 +328,14 @@ class SqliteTx final : public StoreTx {
     return FirstTurn(st);
   }
 
-  StatusOr<std::optional<TurnRecord>> FindPendingTurn(const std::string& id) override {
-    Stmt st(db_,
-            Sql("SELECT ", kTurnCols, " FROM turns WHERE session_id = ? AND status = 0").c_str());
+  StatusOr<std::optional<PendingTurn>> FindPendingTurn(const std::string& id) override {
+    Stmt st(db_, Sql("SELECT ", kTurnCols, ", t.owner, COALESCE(l.expires_ms, -1) ", kPendingFrom).c_str());
     st.Text(id);
-    return FirstTurn(st);
+    RS_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return std::optional<PendingTurn>();
+    RS_ASSIGN_OR_RETURN(TurnRecord t, ReadTurn(st));
+    return std::optional<PendingTurn>(PendingTurn{std::move(t), st.ColBytes(kTurnColCount),
+                                                  st.ColInt(kTurnColCount + 1)});
   }
 
   Status InsertTurn(const std::string& id, const TurnRecord& t, const std::string& owner) override {
@@ -359,16 +367,6 @@ class SqliteTx final : public StoreTx {
     st.Text(error).Int(internal::NowMs()).Text(owner);
     RS_RETURN_IF_ERROR(st.Run());
     return static_cast<int64_t>(sqlite3_changes64(db_));
-  }
-
-  StatusOr<std::optional<PendingOwner>> FindPendingOwner(const std::string& id) override {
-    Stmt st(db_,
-            "SELECT t.owner, COALESCE(l.expires_ms, -1) FROM turns t LEFT JOIN replica_leases l "
-            "ON l.owner = t.owner WHERE t.session_id = ? AND t.status = 0");
-    st.Text(id);
-    RS_ASSIGN_OR_RETURN(bool row, st.Step());
-    if (!row) return std::optional<PendingOwner>();
-    return std::optional<PendingOwner>(PendingOwner{st.ColBytes(0), st.ColInt(1)});
   }
 
   Status PutReplicaLease(const std::string& owner, int64_t expires_ms) override {

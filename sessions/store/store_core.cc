@@ -84,20 +84,21 @@ StatusOr<TurnRecord> StoreCore::BeginTurn(const std::string& tenant, const std::
                                   TurnName(done->index));
       }
     }
-    RS_ASSIGN_OR_RETURN(std::optional<TurnRecord> pending, tx.FindPendingTurn(id));
+    RS_ASSIGN_OR_RETURN(std::optional<StoreTx::PendingTurn> pending, tx.FindPendingTurn(id));
     if (pending) {
       // A pending turn of a replica whose lease ran out: it died mid-turn.
-      RS_ASSIGN_OR_RETURN(std::optional<StoreTx::PendingOwner> holder, tx.FindPendingOwner(id));
       const int64_t now = NowMs();
-      if (!holder || holder->lease_expires_ms < 0 || holder->lease_expires_ms > now) {
-        return AbortedError(TurnName(pending->index) + " of the session is still pending");
+      if (pending->lease_expires_ms < 0 || pending->lease_expires_ms > now) {
+        return AbortedError(TurnName(pending->turn.index) + " of the session is still pending");
       }
-      TurnRecord failed = *pending;
+      TurnRecord failed = pending->turn;
       failed.status = TurnRecord::Status::kFailed;
-      failed.error = "abandoned: replica " + holder->owner + " stopped renewing its lease";
+      failed.error = "abandoned: replica " + pending->owner + " stopped renewing its lease";
       failed.committed_ms = now;
       RS_ASSIGN_OR_RETURN(bool updated, tx.FinishPendingTurn(id, failed));
-      if (!updated) return AbortedError(TurnName(pending->index) + " of the session is still pending");
+      if (!updated) {
+        return AbortedError(TurnName(pending->turn.index) + " of the session is still pending");
+      }
     }
     if (expected_turn != s.turns) {
       return AbortedError("expected_turn " + std::to_string(expected_turn) +
@@ -163,16 +164,13 @@ Status StoreCore::FailTurn(const std::string& tenant, const std::string& id, int
 
 StatusOr<TurnRecord> StoreCore::LoadPending(StoreTx& tx, const std::string& id, int64_t index,
                                             const std::string& owner) {
-  RS_ASSIGN_OR_RETURN(std::optional<TurnRecord> pending, tx.FindPendingTurn(id));
-  if (!pending || pending->index != index) return NotFoundError(TurnName(index) + " is not pending");
-  if (!owner.empty()) {
-    RS_ASSIGN_OR_RETURN(std::optional<StoreTx::PendingOwner> holder, tx.FindPendingOwner(id));
-    if (!holder || holder->owner != owner) {
-      return NotFoundError(TurnName(index) + " is not pending for " + owner +
-                           " (its lease ran out and another replica took the turn over)");
-    }
+  RS_ASSIGN_OR_RETURN(std::optional<StoreTx::PendingTurn> pending, tx.FindPendingTurn(id));
+  if (!pending || pending->turn.index != index) return NotFoundError(TurnName(index) + " is not pending");
+  if (!owner.empty() && pending->owner != owner) {
+    return NotFoundError(TurnName(index) + " is not pending for " + owner +
+                         " (its lease ran out and another replica took the turn over)");
   }
-  return *pending;
+  return pending->turn;
 }
 
 StatusOr<int64_t> StoreCore::FailPendingTurns(const std::string& owner) {
@@ -301,8 +299,8 @@ StatusOr<SessionRecord> StoreCore::Rollback(const std::string& tenant, const std
       return OutOfRangeError("to_turn " + std::to_string(to_turn) + " > turns " +
                              std::to_string(out.turns));
     }
-    RS_ASSIGN_OR_RETURN(std::optional<TurnRecord> pending, tx.FindPendingTurn(id));
-    if (pending) return AbortedError(TurnName(pending->index) + " of the session is still pending");
+    RS_ASSIGN_OR_RETURN(std::optional<StoreTx::PendingTurn> pending, tx.FindPendingTurn(id));
+    if (pending) return AbortedError(TurnName(pending->turn.index) + " of the session is still pending");
     RS_ASSIGN_OR_RETURN(out.short_term, ShortTermAt(tx, out, to_turn));
     RS_ASSIGN_OR_RETURN(std::optional<Snapshot> snap, tx.GetSnapshot(id));
     if (snap && snap->turn > to_turn) RS_RETURN_IF_ERROR(tx.DeleteSnapshot(id));

@@ -55,7 +55,14 @@ class StoreTx {
 
   virtual StatusOr<std::optional<TurnRecord>> FindCommittedTurn(const std::string& id,
                                                                 const std::string& request_id) = 0;
-  virtual StatusOr<std::optional<TurnRecord>> FindPendingTurn(const std::string& id) = 0;
+  // Session `id`'s pending attempt, with its owner and when that owner's
+  // lease expires (-1: the owner never sent a heartbeat); nullopt when none.
+  struct PendingTurn {
+    TurnRecord turn;
+    std::string owner;
+    int64_t lease_expires_ms = -1;
+  };
+  virtual StatusOr<std::optional<PendingTurn>> FindPendingTurn(const std::string& id) = 0;
   virtual Status InsertTurn(const std::string& id, const TurnRecord& t,
                             const std::string& owner) = 0;
   // Rewrites the pending attempt `t.index` with t (status, results, times);
@@ -63,13 +70,6 @@ class StoreTx {
   virtual StatusOr<bool> FinishPendingTurn(const std::string& id, const TurnRecord& t) = 0;
   virtual StatusOr<int64_t> FailPendingTurns(const std::string& owner,
                                              const std::string& error) = 0;
-  // The owner of session `id`'s pending turn and when its lease expires
-  // (-1: the owner never sent a heartbeat); nullopt without a pending turn.
-  struct PendingOwner {
-    std::string owner;
-    int64_t lease_expires_ms = -1;
-  };
-  virtual StatusOr<std::optional<PendingOwner>> FindPendingOwner(const std::string& id) = 0;
   // Upserts replica `owner`'s lease expiry.
   virtual Status PutReplicaLease(const std::string& owner, int64_t expires_ms) = 0;
   // Attempts with index in [from, to] (to <= 0: no bound), ascending by
