@@ -1,7 +1,8 @@
 // Pieces of the local cluster test (cluster_test.cc): child processes with a
 // log file (nginx, Prometheus), free loopback ports, a plain HTTP/1.0 GET,
-// the few JSON scans the test needs (string values by key, Prometheus query
-// results), and the nginx routing template's renderer.
+// the few JSON reads the test needs (string values by key, Prometheus query
+// results; json::Parse does the parsing), and the nginx routing template's
+// renderer.
 //
 // Thread-safety: none needed; the test's main thread uses these.
 #pragma once
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -21,6 +23,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "engine/util/json.h"
 
 namespace rs::cluster::testing {
 
@@ -97,74 +101,39 @@ inline std::string UrlEncode(const std::string& s) {
   return out;
 }
 
-// The JSON string literal starting at text[*pos] (the opening quote),
-// unescaped; *pos ends after the closing quote.
-inline std::string JsonString(const std::string& text, size_t* pos) {
-  std::string out;
-  size_t i = *pos + 1;
-  while (i < text.size() && text[i] != '"') {
-    char c = text[i++];
-    if (c != '\\' || i >= text.size()) {
-      out += c;
-      continue;
+// Every string value of key `key` anywhere in the JSON text, in document
+// order (empty when the text does not parse).
+inline void CollectStrings(const json::Value& v, const std::string& key, std::vector<std::string>* out) {
+  if (v.is_object()) {
+    for (const auto& [k, child] : v.AsObject()) {
+      if (k == key && child.is_string()) out->push_back(child.AsString());
+      CollectStrings(child, key, out);
     }
-    c = text[i++];
-    switch (c) {
-      case 'n': out += '\n'; break;
-      case 't': out += '\t'; break;
-      case 'r': out += '\r'; break;
-      case 'b': out += '\b'; break;
-      case 'f': out += '\f'; break;
-      case 'u': {
-        const unsigned cp = static_cast<unsigned>(std::strtoul(text.substr(i, 4).c_str(), nullptr, 16));
-        i += 4;
-        if (cp < 0x80) {
-          out += static_cast<char>(cp);
-        } else if (cp < 0x800) {
-          out += static_cast<char>(0xC0 | (cp >> 6));
-          out += static_cast<char>(0x80 | (cp & 0x3F));
-        } else {
-          out += static_cast<char>(0xE0 | (cp >> 12));
-          out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-          out += static_cast<char>(0x80 | (cp & 0x3F));
-        }
-        break;
-      }
-      default: out += c;  // \" \\ \/
-    }
+  } else if (v.is_array()) {
+    for (const json::Value& child : v.AsArray()) CollectStrings(child, key, out);
   }
-  *pos = i + 1;
-  return out;
 }
-
-// Every string value of key `key` anywhere in the JSON text, in order.
-inline std::vector<std::string> JsonStringsOfKey(const std::string& json, const std::string& key) {
+inline std::vector<std::string> JsonStringsOfKey(const std::string& text, const std::string& key) {
   std::vector<std::string> out;
-  const std::string needle = "\"" + key + "\"";
-  for (size_t at = json.find(needle); at != std::string::npos; at = json.find(needle, at + 1)) {
-    size_t p = at + needle.size();
-    while (p < json.size() && (json[p] == ' ' || json[p] == '\n' || json[p] == '\t' || json[p] == '\r')) ++p;
-    if (p >= json.size() || json[p] != ':') continue;
-    ++p;
-    while (p < json.size() && (json[p] == ' ' || json[p] == '\n' || json[p] == '\t' || json[p] == '\r')) ++p;
-    if (p < json.size() && json[p] == '"') out.push_back(JsonString(json, &p));
-  }
+  auto v = json::Parse(text);
+  if (v.ok()) CollectStrings(*v, key, &out);
   return out;
 }
 
 // The sample values of a Prometheus instant-query answer
 // ({"status":"success","data":{"resultType":"vector","result":[{"metric":
 // {..},"value":[ts,"v"]},..]}}), as doubles ("NaN", "+Inf" included).
-inline std::vector<double> PromValues(const std::string& json) {
+inline std::vector<double> PromValues(const std::string& text) {
   std::vector<double> out;
-  const std::string needle = "\"value\":[";
-  for (size_t at = json.find(needle); at != std::string::npos; at = json.find(needle, at + 1)) {
-    size_t p = json.find(',', at + needle.size());
-    if (p == std::string::npos) break;
-    p = json.find('"', p);
-    if (p == std::string::npos) break;
-    const std::string v = JsonString(json, &p);
-    out.push_back(v == "NaN" ? std::nan("") : v == "+Inf" ? HUGE_VAL : v == "-Inf" ? -HUGE_VAL : std::atof(v.c_str()));
+  auto v = json::Parse(text);
+  const json::Value* data = v.ok() ? v->Find("data") : nullptr;
+  const json::Value* result = data != nullptr ? data->Find("result") : nullptr;
+  if (result == nullptr || !result->is_array()) return out;
+  for (const json::Value& sample : result->AsArray()) {
+    const json::Value* value = sample.Find("value");
+    if (value == nullptr || !value->is_array() || value->AsArray().size() != 2) continue;
+    const std::string& s = value->AsArray()[1].AsString();
+    out.push_back(s == "NaN" ? std::nan("") : s == "+Inf" ? HUGE_VAL : s == "-Inf" ? -HUGE_VAL : std::atof(s.c_str()));
   }
   return out;
 }

@@ -643,14 +643,23 @@ TEST_F(ClusterTest, EveryDashboardAndAlertExpressionReturnsLiveData) {
 
   // The alert rules as Prometheus loaded them.
   const std::string loaded = HttpGet(g->prometheus_port, "/api/v1/rules?type=alert");
-  const std::vector<std::string> alert_exprs = JsonStringsOfKey(loaded, "query");
-  // Each rule's name: the last "name" before its "query" (groups have names too).
-  std::vector<std::string> alert_names;
-  for (size_t at = loaded.find("\"query\":"); at != std::string::npos; at = loaded.find("\"query\":", at + 1)) {
-    size_t name = loaded.rfind("\"name\":", at);
-    if (name == std::string::npos) break;
-    name = loaded.find('"', name + 7);
-    alert_names.push_back(JsonString(loaded, &name));
+  // data.groups[].rules[]: each rule's name and query.
+  std::vector<std::string> alert_names, alert_exprs;
+  auto rules_json = json::Parse(loaded);
+  ASSERT_TRUE(rules_json.ok()) << loaded;
+  const json::Value* data = rules_json->Find("data");
+  const json::Value* groups = data != nullptr ? data->Find("groups") : nullptr;
+  ASSERT_TRUE(groups != nullptr && groups->is_array()) << loaded;
+  for (const json::Value& group : groups->AsArray()) {
+    const json::Value* rules = group.Find("rules");
+    if (rules == nullptr || !rules->is_array()) continue;
+    for (const json::Value& rule : rules->AsArray()) {
+      const json::Value* name = rule.Find("name");
+      const json::Value* query = rule.Find("query");
+      ASSERT_TRUE(name != nullptr && name->is_string() && query != nullptr && query->is_string()) << loaded;
+      alert_names.push_back(name->AsString());
+      alert_exprs.push_back(query->AsString());
+    }
   }
   ASSERT_GE(alert_exprs.size(), 5u) << loaded;
   const std::regex threshold(R"(\s*(>=|<=|==|!=|>|<)\s*[-+0-9.eE]+\s*$)");
