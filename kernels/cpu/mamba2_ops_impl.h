@@ -73,26 +73,36 @@ inline float Dot(const float* a, const float* b, int64_t n) {
 }
 
 // One token of one head: S (P, N) = dA * S + (dt x) ⊗ B; y = S C + D x.
+// The dot products S[p] · C of 16 rows at a time are reduced together
+// (vec16::SumEach, bitwise vec16::Sum of each).
 inline void ScanToken(int64_t P, int64_t N, float dA, float dt, const float* x, const float* B,
                       const float* C, const float* D, float* S, float* y) {
   const V16 dAv = Splat(dA);
-  for (int64_t p = 0; p < P; ++p) {
-    float* s = S + p * N;
-    const V16 xs = Splat(dt * x[p]);
-    V16 acc = Splat(0.0f);
-    int64_t n = 0;
-    for (; n + 16 <= N; n += 16) {
-      const V16 sv = Fma(Load(s + n), dAv, xs * Load(B + n));
-      Store(s + n, sv);
-      acc = Fma(sv, Load(C + n), acc);
+  V16 accs[16];
+  for (int64_t p0 = 0; p0 < P; p0 += 16) {
+    const int64_t rows = std::min<int64_t>(16, P - p0);
+    for (int64_t j = 0; j < 16; ++j) {
+      accs[j] = Splat(0.0f);
+      if (j >= rows) continue;
+      const int64_t p = p0 + j;
+      float* s = S + p * N;
+      const V16 xs = Splat(dt * x[p]);
+      int64_t n = 0;
+      for (; n + 16 <= N; n += 16) {
+        const V16 sv = Fma(Load(s + n), dAv, xs * Load(B + n));
+        Store(s + n, sv);
+        accs[j] = Fma(sv, Load(C + n), accs[j]);
+      }
+      if (n < N) {
+        const int64_t r = N - n;
+        const V16 sv = Fma(LoadPartial(s + n, r), dAv, xs * LoadPartial(B + n, r));
+        StorePartial(s + n, sv, r);
+        accs[j] = Fma(sv, LoadPartial(C + n, r), accs[j]);
+      }
     }
-    if (n < N) {
-      const int64_t r = N - n;
-      const V16 sv = Fma(LoadPartial(s + n, r), dAv, xs * LoadPartial(B + n, r));
-      StorePartial(s + n, sv, r);
-      acc = Fma(sv, LoadPartial(C + n, r), acc);
-    }
-    y[p] = vec16::Sum(acc) + D[p] * x[p];
+    float sums[16];
+    Store(sums, vec16::SumEach(accs));
+    for (int64_t j = 0; j < rows; ++j) y[p0 + j] = sums[j] + D[p0 + j] * x[p0 + j];
   }
 }
 
@@ -107,10 +117,12 @@ constexpr int64_t kScanBlock = 16;
 // (token, row) computes exactly ScanToken's operations in ScanToken's order,
 // so results are bitwise those of the token-by-token loop. REQUIRES: P % R == 0.
 template <int NV, int R>
-void ScanHeadRows(const SsdParams& q, const SsdInputs& in, int64_t h, int64_t g, float* Sh, float* y,
-                  int64_t ldy) {
+void ScanHeadRows(const SsdParams& q, const SsdInputs& in, int64_t h, int64_t g, float* Sh,
+                  float* y, int64_t ldy) {
   const int64_t P = q.P, N = q.N;
+  static_assert(kScanBlock == 16, "one vec16::SumEach per row and block");
   float dts[kScanBlock], dAs[kScanBlock];
+  V16 accs[R][kScanBlock];
   for (int64_t t0 = 0; t0 < in.T; t0 += kScanBlock) {
     const int64_t nt = std::min(kScanBlock, in.T - t0);
     for (int64_t i = 0; i < nt; ++i) {
@@ -132,11 +144,9 @@ void ScanHeadRows(const SsdParams& q, const SsdInputs& in, int64_t h, int64_t g,
         const float* Bt = Bg + i * in.ldbc;
         const float* Ct = Cg + i * in.ldbc;
         const V16 dAv = Splat(dAs[i]);
-        float xp[R];
         V16 xs[R], acc[R];
         for (int r = 0; r < R; ++r) {
-          xp[r] = xh[i * in.ldx + p + r];
-          xs[r] = Splat(dts[i] * xp[r]);
+          xs[r] = Splat(dts[i] * xh[i * in.ldx + p + r]);
           acc[r] = Splat(0.0f);
         }
         for (int k = 0; k < NV; ++k) {
@@ -146,7 +156,17 @@ void ScanHeadRows(const SsdParams& q, const SsdInputs& in, int64_t h, int64_t g,
             acc[r] = Fma(sv[r][k], c, acc[r]);
           }
         }
-        for (int r = 0; r < R; ++r) yh[i * ldy + p + r] = vec16::Sum(acc[r]) + Dp[r] * xp[r];
+        for (int r = 0; r < R; ++r) accs[r][i] = acc[r];
+      }
+      // The block's dot products, 16 tokens at a time per row.
+      for (int r = 0; r < R; ++r) {
+        for (int64_t i = nt; i < kScanBlock; ++i) accs[r][i] = Splat(0.0f);
+        float sums[kScanBlock];
+        Store(sums, vec16::SumEach(accs[r]));
+        for (int64_t i = 0; i < nt; ++i) {
+          const float xp = xh[i * in.ldx + p + r];
+          yh[i * ldy + p + r] = sums[i] + Dp[r] * xp;
+        }
       }
       for (int r = 0; r < R; ++r)
         for (int k = 0; k < NV; ++k) Store(Sh + (p + r) * N + 16 * k, sv[r][k]);
@@ -162,8 +182,12 @@ void SsdScanImpl(const SsdParams& q, const SsdInputs& in, float* S, float* y, in
     float* Sh = S + h * P * N;
     if (in.T > 1 && (N == 64 || N == 128 || N == 256)) {
       const bool pairs = P % 2 == 0;
-      if (N == 64) pairs ? ScanHeadRows<4, 2>(q, in, h, g, Sh, y, ldy) : ScanHeadRows<4, 1>(q, in, h, g, Sh, y, ldy);
-      if (N == 128) pairs ? ScanHeadRows<8, 2>(q, in, h, g, Sh, y, ldy) : ScanHeadRows<8, 1>(q, in, h, g, Sh, y, ldy);
+      if (N == 64)
+        pairs ? ScanHeadRows<4, 2>(q, in, h, g, Sh, y, ldy)
+              : ScanHeadRows<4, 1>(q, in, h, g, Sh, y, ldy);
+      if (N == 128)
+        pairs ? ScanHeadRows<8, 2>(q, in, h, g, Sh, y, ldy)
+              : ScanHeadRows<8, 1>(q, in, h, g, Sh, y, ldy);
       if (N == 256) ScanHeadRows<16, 1>(q, in, h, g, Sh, y, ldy);
       continue;
     }
