@@ -4,6 +4,7 @@
 #include <cfloat>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,23 +22,6 @@ using kernels::WeightMatrix;
 
 // Channels per conv task (as Mamba-1).
 constexpr int64_t kChannelBlock = 64;
-
-// One layer's weights (matrices in place in the checkpoint's dtype; vectors
-// converted to F32).
-struct Mamba2Layer {
-  std::vector<float> norm;           // (D)
-  WeightMatrix in_proj;              // (2E + 2GN + H, D): z | xBC | dt
-  std::vector<float> in_bias;        // (2E + 2GN + H) or empty
-  std::vector<float> conv_w;         // (K, Cx), transposed from (Cx, 1, K); Cx = E + 2GN
-  std::vector<float> conv_b;         // (Cx) or empty
-  std::vector<float> dt_bias;        // (H)
-  std::vector<float> A;              // (H) = -exp(A_log)
-  std::vector<float> D;              // (E) skip, per channel (a per-head D repeated)
-  std::vector<float> gnorm;          // (E) gated RMSNorm weight
-  WeightMatrix out_proj;             // (D, E)
-  std::vector<float> out_bias;       // (D) or empty
-  size_t conv_off = 0, ssm_off = 0;  // state offsets (floats)
-};
 
 // What config.json says (either layout), with the defaults of both.
 struct Mamba2Config {
@@ -136,6 +120,21 @@ class Mamba2Model final : public Model {
 
   Status Init(const json::Value* config);
   const ModelSpec& spec() const override { return spec_; }
+  Mamba2Weights Export() const {
+    Mamba2Weights w;
+    w.D = D_, w.E = E_, w.H = H_, w.P = P_, w.G = G_, w.N = N_, w.K = K_, w.V = V_;
+    w.Cx = Cx_, w.W = W_;
+    w.eps = cfg_.eps;
+    w.gated_eps = cfg_.gated_eps;
+    w.dt_min = cfg_.dt_min;
+    w.dt_max = cfg_.dt_max;
+    w.chunk_size = cfg_.chunk_size;
+    w.embedding = embedding_;
+    w.lm_head = lm_head_;
+    w.norm_f = norm_f_;
+    w.layers = layers_;
+    return w;
+  }
   Status Forward(const Batch& batch, StatePool& pool, Logits* logits) override;
   bool SupportsEmbed() const override { return true; }
   void ParallelFor(int n_tasks, const std::function<void(int)>& fn) override {
@@ -439,6 +438,12 @@ Status Mamba2Model::Forward(const Batch& batch, StatePool& pool, Logits* logits)
 }
 
 }  // namespace
+
+std::optional<Mamba2Weights> Mamba2WeightsOf(const Model& model) {
+  const auto* m = dynamic_cast<const Mamba2Model*>(&model);
+  if (m == nullptr) return std::nullopt;
+  return m->Export();
+}
 
 StatusOr<std::unique_ptr<Model>> LoadMamba2(std::unique_ptr<io::TensorStore> store,
                                             const json::Value* config, const LoadOptions& options,

@@ -41,16 +41,59 @@
 // count, chunks shorter than ssd_min_tokens == single steps), because the
 // path of a sequence depends only on its own chunk length.
 //
+// The CUDA backend (engine/models/cuda/mamba2_cuda.cc, built from
+// Mamba2WeightsOf) always runs the recurrence, token by token, with the same
+// state layout; Mamba2Options do not apply there.
+//
 // Thread-safety: see Model. Forward() uses the model's own thread pool.
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "engine/io/tensor_store.h"
 #include "engine/model.h"
 #include "engine/util/json.h"
+#include "kernels/cpu/gemm.h"
 
 namespace rs::engine {
+
+using kernels::WeightMatrix;
+
+// One layer's weights as the CPU model holds them (matrices in place in the
+// checkpoint's dtype; vectors converted to F32 and re-laid out).
+struct Mamba2Layer {
+  std::vector<float> norm;           // (D)
+  WeightMatrix in_proj;              // (2E + 2GN + H, D): z | xBC | dt
+  std::vector<float> in_bias;        // (2E + 2GN + H) or empty
+  std::vector<float> conv_w;         // (K, Cx), transposed from (Cx, 1, K); Cx = E + 2GN
+  std::vector<float> conv_b;         // (Cx) or empty
+  std::vector<float> dt_bias;        // (H)
+  std::vector<float> A;              // (H) = -exp(A_log)
+  std::vector<float> D;              // (E) skip, per channel (a per-head D repeated)
+  std::vector<float> gnorm;          // (E) gated RMSNorm weight
+  WeightMatrix out_proj;             // (D, E)
+  std::vector<float> out_bias;       // (D) or empty
+  size_t conv_off = 0, ssm_off = 0;  // state offsets (floats)
+};
+
+// Everything a backend needs to run a loaded Mamba-2 model (the CUDA backend
+// uploads it). Matrices point into the CPU model's mapped checkpoint: valid
+// while that model lives. The state layout per layer is the CPU model's:
+// conv (K-1) × Cx at conv_off, then SSM H × P × N at ssm_off.
+struct Mamba2Weights {
+  // d_model, d_inner = H * P, heads, head dim, groups, d_state, d_conv,
+  // vocab; Cx = E + 2GN conv channels; W = 2E + 2GN + H in_proj rows.
+  int64_t D = 0, E = 0, H = 0, P = 0, G = 0, N = 0, K = 0, V = 0, Cx = 0, W = 0;
+  float eps = 0.0f;                    // block norms and norm_f
+  float gated_eps = 0.0f;              // the gated RMSNorm
+  float dt_min = 0.0f, dt_max = 0.0f;  // time_step_limit; dt_max may be +inf
+  int64_t chunk_size = 0;              // config chunk_size (the SSD form's; informational)
+  WeightMatrix embedding, lm_head;     // lm_head may equal embedding (tied)
+  std::vector<float> norm_f;
+  std::vector<Mamba2Layer> layers;
+};
 
 struct Mamba2Options {
   // Chunks of at least this many tokens take the SSD matrix form; 0 means
@@ -63,6 +106,9 @@ struct Mamba2Options {
   // recurrence 18.5-20.3 us per token and layer, SSD chunk 32 22-28.5.
   int64_t ssd_max_chunk = 32;
 };
+
+// The weights of a model LoadMamba2 built; nullopt for any other model.
+std::optional<Mamba2Weights> Mamba2WeightsOf(const Model& model);
 
 // Builds a Mamba-2 model from the tensors of `store`: names
 // backbone.layers.N.mixer.{in_proj,conv1d,dt_bias,A_log,D,norm,out_proj}

@@ -1,4 +1,5 @@
-// GPU models (Mamba-1, RWKV-7) against the CPU ones on random-weight checkpoints: logits of a
+// GPU models (Mamba-1, Mamba-2 with 1 and 2 groups, RWKV-7) against the CPU
+// ones on random-weight checkpoints: logits of a
 // prompt (all positions) within 1e-4 relative for F32 weights and 2e-2 for
 // BF16 (relative = max|gpu - cpu| / max|cpu| over the logits); a prompt in one
 // chunk equals it token by token; a batch equals its sequences run alone;
@@ -42,7 +43,7 @@ std::vector<float> Step(Model& m, StatePool& pool, int slot, const std::vector<i
 }
 
 struct Param {
-  const char* arch;  // "mamba1" | "rwkv7"
+  const char* arch;  // "mamba1" | "mamba2g1" | "mamba2g2" (n_groups) | "rwkv7"
   const char* dtype;
   double tol;
 };
@@ -58,6 +59,23 @@ class GpuModelTest : public ::testing::TestWithParam<Param> {
       RandomMamba1Options o = testing::OddMamba1Shape();
       o.dtype = dtype;
       ASSERT_TRUE(WriteRandomMamba1(dir_->path(), o).ok());
+    } else if (std::string(p.arch).rfind("mamba2", 0) == 0) {
+      // d_model 36 -> d_inner 72 in 6 heads of 12 (not multiples of 16);
+      // g2: 2 groups, d_state 20, a dt minimum; g1: 1 group, d_state 40, a
+      // dt maximum that clamps part of the random dt range [1e-3, 1e-1].
+      const bool g2 = std::string(p.arch) == "mamba2g2";
+      RandomMamba2Options o;
+      o.d_model = 36;
+      o.n_layer = 3;
+      o.vocab_size = 300;
+      o.head_dim = 12;
+      o.n_groups = g2 ? 2 : 1;
+      o.d_state = g2 ? 20 : 40;
+      o.dt_min = g2 ? 0.002 : 0.0;
+      o.dt_max = g2 ? 0.0 : 0.05;
+      o.dtype = dtype;
+      o.seed = g2 ? 5 : 6;
+      ASSERT_TRUE(WriteRandomMamba2(dir_->path(), o).ok());
     } else {
       RandomRwkvOptions o = testing::OddRwkvShape(7);
       o.dtype = dtype;
@@ -179,6 +197,8 @@ TEST_P(GpuModelTest, PoolOfTheWrongDeviceIsRefused) {
 
 INSTANTIATE_TEST_SUITE_P(Models, GpuModelTest,
                          ::testing::Values(Param{"mamba1", "f32", 1e-4}, Param{"mamba1", "bf16", 2e-2},
+                                           Param{"mamba2g1", "f32", 1e-4}, Param{"mamba2g1", "bf16", 2e-2},
+                                           Param{"mamba2g2", "f32", 1e-4}, Param{"mamba2g2", "bf16", 2e-2},
                                            Param{"rwkv7", "f32", 1e-4}, Param{"rwkv7", "bf16", 2e-2}),
                          [](const auto& info) { return std::string(info.param.arch) + "_" + info.param.dtype; });
 

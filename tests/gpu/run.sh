@@ -61,9 +61,9 @@ for bch in $benches; do
 done
 
 rec=build-gpu/cli/recurrent
-models="mamba-130m rwkv7-0.1b"
-[ "$quick" = 1 ] || models="mamba-130m mamba-1.4b rwkv7-0.1b rwkv7-1.5b"
-models="${RS_GPU_MODELS:-$models}"  # override: e.g. RS_GPU_MODELS="mamba-1.4b"
+models="mamba-130m mamba2-130m rwkv7-0.1b"
+[ "$quick" = 1 ] || models="mamba-130m mamba-1.4b mamba2-130m rwkv7-0.1b rwkv7-1.5b"
+models="${RS_GPU_MODELS:-$models}"  # override: e.g. RS_GPU_MODELS="mamba-1.4b mamba2-130m"
 for shape in $models; do
   dir=build-gpu/models/$shape-bf16
   [ -d "$dir" ] || $rec init-random --out "$dir" --shape "$shape" --dtype bf16 >/dev/null || { note "init-random $shape failed"; continue; }
@@ -81,6 +81,7 @@ PY
   else
     note "recurrent $shape --device cuda: $(tail -1 "$logs/bench-$shape.err")"
   fi
+  # transformers for Mamba-1 only (hf_generate_bench.py loads MambaForCausalLM).
   case "${RS_GPU_NO_HF:-0}$shape" in  # RS_GPU_NO_HF=1 skips transformers
     0mamba-*)
       b=1,16,64; [ "$quick" = 1 ] || b=1,16,64,256

@@ -8,6 +8,7 @@
 #include "engine/models/cuda/cuda_backend.h"
 #include "engine/models/cuda/cuda_model.h"
 #include "engine/models/mamba1.h"
+#include "engine/models/mamba2.h"
 #include "engine/models/rwkv7.h"
 #include "kernels/cuda/mamba1_ops.h"
 #include "kernels/cuda/model_ops.h"
@@ -121,6 +122,8 @@ class Mamba1CudaModel final : public CudaModel {
 
 // Declared in rwkv7_cuda.cc.
 StatusOr<std::unique_ptr<Model>> Rwkv7ToCuda(const Model& cpu, const Rwkv7Weights& w);
+// Defined in mamba2_cuda.cc.
+StatusOr<std::unique_ptr<Model>> Mamba2ToCuda(const Model& cpu, const Mamba2Weights& w);
 
 StatusOr<std::unique_ptr<Model>> ToCuda(std::unique_ptr<Model>* cpu) {
   std::unique_ptr<CudaModel> m;
@@ -128,6 +131,9 @@ StatusOr<std::unique_ptr<Model>> ToCuda(std::unique_ptr<Model>* cpu) {
     auto mm = std::make_unique<Mamba1CudaModel>();
     RS_RETURN_IF_ERROR(mm->Init(**cpu, *w));
     m = std::move(mm);
+  } else if (auto w2 = Mamba2WeightsOf(**cpu)) {
+    RS_ASSIGN_OR_RETURN(std::unique_ptr<Model> r, Mamba2ToCuda(**cpu, *w2));
+    m.reset(static_cast<CudaModel*>(r.release()));
   } else if (auto w7 = Rwkv7WeightsOf(**cpu)) {
     RS_ASSIGN_OR_RETURN(std::unique_ptr<Model> r, Rwkv7ToCuda(**cpu, *w7));
     m.reset(static_cast<CudaModel*>(r.release()));
