@@ -136,8 +136,10 @@ enum class Device { kCpu, kCuda, kAuto };
 struct LoadOptions {
   int n_threads = 0;  // 0: hardware concurrency (CPU backend)
   // kAuto: CUDA when this build has it and a device works, else the CPU.
-  // kCuda where impossible: UNAVAILABLE. Architectures without a CUDA model
-  // yet run on the CPU under kAuto and are UNIMPLEMENTED under kCuda.
+  // kCuda where impossible: UNAVAILABLE. Every architecture has a CUDA
+  // model, but kAuto picks it only for those verified on a GPU (Mamba-1,
+  // RWKV-7); Mamba-2 and RWKV-6 stay on the CPU under kAuto until their
+  // CUDA models have run tests/gpu (kCuda selects them).
   Device device = Device::kCpu;
   // Mamba-2 on the CPU: prefill chunks of at least this many tokens take the
   // chunked SSD form (Mamba2Options::ssd_min_tokens); -1: the model's default

@@ -16,11 +16,44 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "engine/io/tensor_store.h"
 #include "engine/model.h"
+#include "engine/models/rwkv_common.h"
 
 namespace rs::engine {
+
+// The package's x060 ln_x: group_norm(..., eps=64e-5) (rwkv/model.py).
+inline constexpr float kRwkv6GroupNormEps = 64e-5f;
+
+// Order of the data-dependent mixes: the slices of time_maa_w1/w2, and the
+// column blocks of the (M, 5C) mix buffer.
+enum Rwkv6Mix { kMaaW = 0, kMaaK, kMaaV, kMaaR, kMaaG, kNumMaa };
+
+// One layer's time-mix weights as the CPU model holds them (r/k/v/output
+// and ln_x are in RwkvModel::Block).
+struct Rwkv6TimeMix {
+  std::vector<float> maa_x, maa[kNumMaa], time_decay, time_faaaa;
+  kernels::WeightMatrix gate;  // (C, C)
+  // LoRA down-projections transposed to (out, in) for Gemm: maa_w1 (5·Dm,
+  // C), decay_w1 (Dd, C). Up-projections kept (in, out) for GemmKMajor:
+  // maa_w2 (5, Dm, C) as five (Dm, C) slices, decay_w2 (Dd, C).
+  kernels::WeightMatrix maa_w1, decay_w1;
+  std::vector<float> maa_w2;
+  KMajorMatrix decay_w2;
+};
+
+// A loaded RWKV-6 model's weights, for other backends (pointers into the
+// model: valid while it lives).
+struct Rwkv6Weights {
+  const RwkvModel* model;                // blocks, embedding, head, norms
+  const std::vector<Rwkv6TimeMix>* att;  // per layer
+  int64_t Dm, Dd;                        // token-shift and decay LoRA ranks
+};
+// nullopt for a model that LoadRwkv6 did not build.
+std::optional<Rwkv6Weights> Rwkv6WeightsOf(const Model& model);
 
 // Builds an RWKV-6 model from BlinkDL-named tensors (`blocks.N.att.time_maa_x`,
 // ...; a .pth or .safetensors file). Every dimension comes from the shapes:

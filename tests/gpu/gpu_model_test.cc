@@ -1,4 +1,4 @@
-// GPU models (Mamba-1, Mamba-2 with 1 and 2 groups, RWKV-7) against the CPU
+// GPU models (Mamba-1, Mamba-2 with 1 and 2 groups, RWKV-7, RWKV-6) against the CPU
 // ones on random-weight checkpoints: logits of a
 // prompt (all positions) within 1e-4 relative for F32 weights and 2e-2 for
 // BF16 (relative = max|gpu - cpu| / max|cpu| over the logits); a prompt in one
@@ -43,7 +43,7 @@ std::vector<float> Step(Model& m, StatePool& pool, int slot, const std::vector<i
 }
 
 struct Param {
-  const char* arch;  // "mamba1" | "mamba2g1" | "mamba2g2" (n_groups) | "rwkv7"
+  const char* arch;  // "mamba1" | "mamba2g1" | "mamba2g2" (n_groups) | "rwkv7" | "rwkv6"
   const char* dtype;
   double tol;
 };
@@ -77,7 +77,7 @@ class GpuModelTest : public ::testing::TestWithParam<Param> {
       o.seed = g2 ? 5 : 6;
       ASSERT_TRUE(WriteRandomMamba2(dir_->path(), o).ok());
     } else {
-      RandomRwkvOptions o = testing::OddRwkvShape(7);
+      RandomRwkvOptions o = testing::OddRwkvShape(std::string(p.arch) == "rwkv6" ? 6 : 7);
       o.dtype = dtype;
       ASSERT_TRUE(WriteRandomRwkv(dir_->path(), o).ok());
     }
@@ -199,7 +199,8 @@ INSTANTIATE_TEST_SUITE_P(Models, GpuModelTest,
                          ::testing::Values(Param{"mamba1", "f32", 1e-4}, Param{"mamba1", "bf16", 2e-2},
                                            Param{"mamba2g1", "f32", 1e-4}, Param{"mamba2g1", "bf16", 2e-2},
                                            Param{"mamba2g2", "f32", 1e-4}, Param{"mamba2g2", "bf16", 2e-2},
-                                           Param{"rwkv7", "f32", 1e-4}, Param{"rwkv7", "bf16", 2e-2}),
+                                           Param{"rwkv7", "f32", 1e-4}, Param{"rwkv7", "bf16", 2e-2},
+                                           Param{"rwkv6", "f32", 1e-4}, Param{"rwkv6", "bf16", 2e-2}),
                          [](const auto& info) { return std::string(info.param.arch) + "_" + info.param.dtype; });
 
 }  // namespace

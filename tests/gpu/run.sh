@@ -62,7 +62,7 @@ done
 
 rec=build-gpu/cli/recurrent
 models="mamba-130m mamba2-130m rwkv7-0.1b"
-[ "$quick" = 1 ] || models="mamba-130m mamba-1.4b mamba2-130m rwkv7-0.1b rwkv7-1.5b"
+[ "$quick" = 1 ] || models="mamba-130m mamba-1.4b mamba2-130m rwkv7-0.1b rwkv7-1.5b rwkv6-0.1b"
 models="${RS_GPU_MODELS:-$models}"  # override: e.g. RS_GPU_MODELS="mamba-1.4b mamba2-130m"
 for shape in $models; do
   dir=build-gpu/models/$shape-bf16

@@ -9,6 +9,7 @@
 #include "engine/models/cuda/cuda_model.h"
 #include "engine/models/mamba1.h"
 #include "engine/models/mamba2.h"
+#include "engine/models/rwkv6.h"
 #include "engine/models/rwkv7.h"
 #include "kernels/cuda/mamba1_ops.h"
 #include "kernels/cuda/model_ops.h"
@@ -120,8 +121,9 @@ class Mamba1CudaModel final : public CudaModel {
 
 }  // namespace
 
-// Declared in rwkv7_cuda.cc.
+// Declared in rwkv7_cuda.cc and rwkv6_cuda.cc.
 StatusOr<std::unique_ptr<Model>> Rwkv7ToCuda(const Model& cpu, const Rwkv7Weights& w);
+StatusOr<std::unique_ptr<Model>> Rwkv6ToCuda(const Model& cpu, const Rwkv6Weights& w);
 // Defined in mamba2_cuda.cc.
 StatusOr<std::unique_ptr<Model>> Mamba2ToCuda(const Model& cpu, const Mamba2Weights& w);
 
@@ -136,6 +138,9 @@ StatusOr<std::unique_ptr<Model>> ToCuda(std::unique_ptr<Model>* cpu) {
     m.reset(static_cast<CudaModel*>(r.release()));
   } else if (auto w7 = Rwkv7WeightsOf(**cpu)) {
     RS_ASSIGN_OR_RETURN(std::unique_ptr<Model> r, Rwkv7ToCuda(**cpu, *w7));
+    m.reset(static_cast<CudaModel*>(r.release()));
+  } else if (auto w6 = Rwkv6WeightsOf(**cpu)) {
+    RS_ASSIGN_OR_RETURN(std::unique_ptr<Model> r, Rwkv6ToCuda(**cpu, *w6));
     m.reset(static_cast<CudaModel*>(r.release()));
   } else {
     return UnimplementedError(std::string("no CUDA model for ") + ArchName((*cpu)->spec().arch) + " yet");
