@@ -129,6 +129,7 @@ class Mamba2Model final : public Model {
     w.dt_min = cfg_.dt_min;
     w.dt_max = cfg_.dt_max;
     w.chunk_size = cfg_.chunk_size;
+    w.ssd_min_tokens = options_.ssd_min_tokens;
     w.embedding = embedding_;
     w.lm_head = lm_head_;
     w.norm_f = norm_f_;

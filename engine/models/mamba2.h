@@ -42,8 +42,12 @@
 // path of a sequence depends only on its own chunk length.
 //
 // The CUDA backend (engine/models/cuda/mamba2_cuda.cc, built from
-// Mamba2WeightsOf) always runs the recurrence, token by token, with the same
-// state layout; Mamba2Options do not apply there.
+// Mamba2WeightsOf) keeps the same state layout and the same policy: by
+// default the recurrence, token by token (kernels::cuda::Mamba2Scan); with
+// ssd_min_tokens > 0, a sequence's chunk of at least max(ssd_min_tokens, 2)
+// tokens runs the chunked SSD form (kernels::cuda::Mamba2ScanChunked) in
+// chunks of the config's chunk_size (ssd_max_chunk does not apply there: it
+// is a CPU cost trade-off), the other sequences of the step the recurrence.
 //
 // Thread-safety: see Model. Forward() uses the model's own thread pool.
 #pragma once
@@ -89,7 +93,8 @@ struct Mamba2Weights {
   float eps = 0.0f;                    // block norms and norm_f
   float gated_eps = 0.0f;              // the gated RMSNorm
   float dt_min = 0.0f, dt_max = 0.0f;  // time_step_limit; dt_max may be +inf
-  int64_t chunk_size = 0;              // config chunk_size (the SSD form's; informational)
+  int64_t chunk_size = 0;              // config chunk_size (the CUDA SSD form's chunk length)
+  int64_t ssd_min_tokens = 0;          // Mamba2Options::ssd_min_tokens the model was loaded with
   WeightMatrix embedding, lm_head;     // lm_head may equal embedding (tied)
   std::vector<float> norm_f;
   std::vector<Mamba2Layer> layers;

@@ -3,13 +3,16 @@
 // of different lengths in one call, each with its own state slot (1e-4
 // relative: the CPU and GPU sum each y over N in different orders, and the
 // state carries rounding from token to token), and a chunk equals its tokens
-// fed one call at a time (bitwise, on the GPU); the gated RMSNorm, with 1, 2
+// fed one call at a time (bitwise, on the GPU); the chunked SSD form against
+// the CPU's recurrence and chunked form (1e-4, outputs and final states),
+// alone and splitting a step with the recurrence; the gated RMSNorm, with 1, 2
 // and 3 groups, in place and not (1e-5 relative); Mamba-1's causal conv on
 // Mamba-2's xBC layout (1e-5; the state bitwise).
 // Relative: max|gpu - cpu| / max(1, max|cpu|).
 #include <cuda_runtime.h>
 
 #include <cmath>
+#include <iostream>
 #include <limits>
 #include <ostream>
 #include <string>
@@ -174,8 +177,149 @@ TEST(GpuMamba2ScanArgs, RejectsUnsupportedShapes) {
   EXPECT_EQ(Mamba2Scan(p, nullptr, 0, nullptr, nullptr, 0, nullptr, 0, nullptr, 1, nullptr, 0,
                        nullptr, 0, nullptr),
             cudaErrorInvalidValue);
+  EXPECT_EQ(Mamba2ScanChunked(p, nullptr, 0, nullptr, nullptr, 0, nullptr, 0, nullptr, 1, 8, 4, 0,
+                              nullptr, 0, nullptr, 0, nullptr, nullptr),
+            cudaErrorInvalidValue);
+  p.N = 16;  // chunk 0
+  EXPECT_EQ(Mamba2ScanChunked(p, nullptr, 0, nullptr, nullptr, 0, nullptr, 0, nullptr, 1, 8, 0, 0,
+                              nullptr, 0, nullptr, 0, nullptr, nullptr),
+            cudaErrorInvalidValue);
   cudaGetLastError();
 }
+
+// The chunked SSD form (Mamba2ScanChunked) against the CPU recurrence
+// (SsdScan) and the CPU's chunked form (SsdChunked, same chunk length):
+// sequences of 130, 37, 1 and 64 tokens in one call, each from its own
+// non-zero state; chunks below, equal to and above those lengths (and not
+// dividing them); then a mixed step: the sequences of at least 40 tokens
+// chunked, the others through Mamba2Scan (skip_from = 40), each written once.
+struct ChunkedCase {
+  ScanShape shape;
+  int64_t chunk;
+};
+
+void PrintTo(const ChunkedCase& c, std::ostream* os) { *os << Name(c.shape) << "_L" << c.chunk; }
+
+class GpuMamba2Chunked : public ::testing::TestWithParam<ChunkedCase> {};
+
+TEST_P(GpuMamba2Chunked, MatchesCpuScanAndChunked) {
+  RS_SKIP_WITHOUT_GPU();
+  const ScanShape shape = GetParam().shape;
+  const int64_t chunk = GetParam().chunk;
+  const Seqs seqs = MakeSeqs({130, 37, 1, 64});
+  const ScanInputs in = MakeScan(shape, seqs.M(), 200 + static_cast<uint32_t>(shape.N + shape.G));
+  const int64_t E = in.E, Cx = in.Cx, GN = shape.G * shape.N;
+  const size_t slot = static_cast<size_t>(shape.H * shape.P * shape.N);
+  const int64_t ssm_off = 5;
+  const size_t slot_floats = slot + ssm_off;
+  const std::vector<float> s0 = Random(seqs.n() * slot_floats, -1, 1, 19);
+
+  SsdParams p;
+  p.H = shape.H;
+  p.P = shape.P;
+  p.G = shape.G;
+  p.N = shape.N;
+  p.dt_min = shape.dt_min;
+  p.dt_max = shape.dt_max;
+
+  // CPU: each sequence on its own, all heads, by the recurrence and chunked.
+  std::vector<float> y_scan(seqs.M() * E), s_scan = s0, y_chunked(seqs.M() * E), s_chunked = s0;
+  {
+    SsdParams c = p;
+    c.dt_bias = in.dt_bias.data();
+    c.A = in.A.data();
+    c.D = in.D.data();
+    for (int s = 0; s < seqs.n(); ++s) {
+      const int64_t r = seqs.starts[s];
+      SsdInputs si;
+      si.T = seqs.T(s);
+      si.x = &in.xbc[r * Cx];
+      si.ldx = Cx;
+      si.B = si.x + E;
+      si.C = si.x + E + GN;
+      si.ldbc = Cx;
+      si.dt = &in.dt[r * in.ldd + in.dt_col];
+      si.ldd = in.ldd;
+      const size_t st = s * slot_floats + ssm_off;
+      kernels::SsdScan(c, si, &s_scan[st], &y_scan[r * E], E, 0, shape.H);
+      kernels::SsdChunked(c, si, chunk, &s_chunked[st], &y_chunked[r * E], E, 0, shape.H);
+    }
+  }
+
+  Dev<float> xbc(in.xbc), dt(in.dt), dtb(in.dt_bias), A(in.A), D(in.D);
+  Dev<int32_t> starts(seqs.starts);
+  Dev<char> scratch(
+      std::vector<char>(Mamba2ChunkedScratchBytes(p, seqs.M(), seqs.n(), chunk), 0x7f));
+  SsdParams g = p;
+  g.dt_bias = dtb.get();
+  g.A = A.get();
+  g.D = D.get();
+  const float* xd = xbc.get();
+  const float* dtd = dt.get() + in.dt_col;
+  {
+    Dev<float> y(std::vector<float>(seqs.M() * E, NAN));
+    Slots slots(seqs.n(), slot_floats, s0);
+    CUDA_OK(Mamba2ScanChunked(g, xd, Cx, xd + E, xd + E + GN, Cx, dtd, in.ldd, starts.get(),
+                              seqs.n(), seqs.M(), chunk, 0, slots.dev(), ssm_off, y.get(), E,
+                              scratch.get(), nullptr));
+    const std::vector<float> y_gpu = y.Host(), s_gpu = slots.Host();
+    const double ey = RelErr(y_gpu, y_scan), es = RelErr(s_gpu, s_scan);
+    EXPECT_LE(ey, 1e-4);
+    EXPECT_LE(es, 1e-4);
+    EXPECT_LE(RelErr(y_gpu, y_chunked), 1e-4);
+    EXPECT_LE(RelErr(s_gpu, s_chunked), 1e-4);
+    std::cout << "[ chunked  ] " << Name(shape) << " L" << chunk << ": y " << ey << ", state " << es
+              << " (vs SsdScan); y " << RelErr(y_gpu, y_chunked) << ", state "
+              << RelErr(s_gpu, s_chunked) << " (vs SsdChunked)\n";
+    for (int s = 0; s < seqs.n(); ++s) {  // the floats before ssm_off are not touched
+      for (int64_t i = 0; i < ssm_off; ++i) {
+        ASSERT_EQ(s_gpu[s * slot_floats + i], s0[s * slot_floats + i]) << s;
+      }
+    }
+  }
+  {
+    // Mixed: 130 and 64 chunked, 37 and 1 by the recurrence; every row once.
+    const int64_t min_tokens = 40;
+    Dev<float> y(std::vector<float>(seqs.M() * E, NAN));
+    Slots slots(seqs.n(), slot_floats, s0);
+    CUDA_OK(Mamba2ScanChunked(g, xd, Cx, xd + E, xd + E + GN, Cx, dtd, in.ldd, starts.get(),
+                              seqs.n(), seqs.M(), chunk, min_tokens, slots.dev(), ssm_off, y.get(),
+                              E, scratch.get(), nullptr));
+    const std::vector<float> y_long = y.Host();
+    for (int s = 0; s < seqs.n(); ++s) {  // the short ones are not written yet
+      if (seqs.T(s) >= min_tokens) continue;
+      for (int64_t i = seqs.starts[s] * E; i < seqs.starts[s + 1] * E; ++i) {
+        ASSERT_TRUE(std::isnan(y_long[i])) << i;
+      }
+    }
+    CUDA_OK(Mamba2Scan(g, xd, Cx, xd + E, xd + E + GN, Cx, dtd, in.ldd, starts.get(), seqs.n(),
+                       slots.dev(), ssm_off, y.get(), E, nullptr, min_tokens));
+    const std::vector<float> y_gpu = y.Host(), s_gpu = slots.Host();
+    EXPECT_LE(RelErr(y_gpu, y_scan), 1e-4);
+    EXPECT_LE(RelErr(s_gpu, s_scan), 1e-4);
+    for (int s = 0; s < seqs.n(); ++s) {  // the long ones are not written twice
+      if (seqs.T(s) < min_tokens) continue;
+      for (int64_t i = seqs.starts[s] * E; i < seqs.starts[s + 1] * E; ++i) {
+        ASSERT_EQ(y_gpu[i], y_long[i]) << i;
+      }
+    }
+  }
+}
+
+// N in {20, 64, 128} (one or two 64-wide tiles, a partial one), G in {1, 2},
+// head dims below 64 and above (two tiles), dt limits; chunk lengths 1, 16,
+// 64, 100 (below, equal to and above the 130, 64 and 37 tokens) and 256.
+INSTANTIATE_TEST_SUITE_P(Shapes, GpuMamba2Chunked,
+                         ::testing::Values(ChunkedCase{{4, 24, 2, 20, 0.002f, kInf}, 16},
+                                           ChunkedCase{{4, 24, 2, 20, 0.002f, kInf}, 100},
+                                           ChunkedCase{{2, 64, 1, 64, 0.0f, 0.5f}, 1},
+                                           ChunkedCase{{2, 64, 1, 64, 0.0f, 0.5f}, 64},
+                                           ChunkedCase{{4, 16, 2, 64, 0.0f, kInf}, 37},
+                                           ChunkedCase{{2, 70, 2, 128, 0.0f, kInf}, 100},
+                                           ChunkedCase{{2, 70, 1, 128, 0.001f, 2.0f}, 256}),
+                         [](const auto& info) {
+                           return Name(info.param.shape) + "_L" + std::to_string(info.param.chunk);
+                         });
 
 class GpuMamba2GatedNorm : public ::testing::TestWithParam<int> {};
 

@@ -1,5 +1,6 @@
-// GPU models (Mamba-1, Mamba-2 with 1 and 2 groups, RWKV-7, RWKV-6) against the CPU
-// ones on random-weight checkpoints: logits of a
+// GPU models (Mamba-1, Mamba-2 with 1 and 2 groups, also with the chunked
+// SSD prefill, RWKV-7, RWKV-6) against the CPU ones on random-weight
+// checkpoints: logits of a
 // prompt (all positions) within 1e-4 relative for F32 weights and 2e-2 for
 // BF16 (relative = max|gpu - cpu| / max|cpu| over the logits); a prompt in one
 // chunk equals it token by token; a batch equals its sequences run alone;
@@ -43,7 +44,7 @@ std::vector<float> Step(Model& m, StatePool& pool, int slot, const std::vector<i
 }
 
 struct Param {
-  const char* arch;  // "mamba1" | "mamba2g1" | "mamba2g2" (n_groups) | "rwkv7" | "rwkv6"
+  const char* arch;  // "mamba1" | "mamba2g1" | "mamba2g2" (n_groups; "...ssd": chunked) | "rwkv7" | "rwkv6"
   const char* dtype;
   double tol;
 };
@@ -53,6 +54,7 @@ class GpuModelTest : public ::testing::TestWithParam<Param> {
   void SetUp() override {
     if (kernels::cuda::UsableDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
     const Param p = GetParam();
+    bool ssd = false;
     dir_ = std::make_unique<TempDir>(std::string("gpu-") + p.arch + "-" + p.dtype);
     const DType dtype = std::string(p.dtype) == "bf16" ? DType::kBF16 : DType::kF32;
     if (std::string(p.arch) == "mamba1") {
@@ -63,7 +65,12 @@ class GpuModelTest : public ::testing::TestWithParam<Param> {
       // d_model 36 -> d_inner 72 in 6 heads of 12 (not multiples of 16);
       // g2: 2 groups, d_state 20, a dt minimum; g1: 1 group, d_state 40, a
       // dt maximum that clamps part of the random dt range [1e-3, 1e-1].
-      const bool g2 = std::string(p.arch) == "mamba2g2";
+      // "...ssd": loaded with mamba2_ssd_min_tokens = 8 and chunk_size 8, so
+      // prompts run the chunked SSD form in chunks of 8 (the CPU reference
+      // still runs the recurrence), decode steps and shorter chunks the
+      // recurrence.
+      const bool g2 = std::string(p.arch).rfind("mamba2g2", 0) == 0;
+      ssd = std::string(p.arch).find("ssd") != std::string::npos;
       RandomMamba2Options o;
       o.d_model = 36;
       o.n_layer = 3;
@@ -75,6 +82,7 @@ class GpuModelTest : public ::testing::TestWithParam<Param> {
       o.dt_max = g2 ? 0.0 : 0.05;
       o.dtype = dtype;
       o.seed = g2 ? 5 : 6;
+      if (ssd) o.chunk_size = 8;
       ASSERT_TRUE(WriteRandomMamba2(dir_->path(), o).ok());
     } else {
       RandomRwkvOptions o = testing::OddRwkvShape(std::string(p.arch) == "rwkv6" ? 6 : 7);
@@ -84,6 +92,7 @@ class GpuModelTest : public ::testing::TestWithParam<Param> {
     cpu_ = testing::Load(dir_->path(), 2);
     LoadOptions opts;
     opts.device = Device::kCuda;
+    if (ssd) opts.mamba2_ssd_min_tokens = 8;
     auto g = LoadModel(dir_->path(), opts);
     ASSERT_TRUE(g.ok()) << g.status().ToString();
     gpu_ = std::move(g).value();
@@ -199,6 +208,7 @@ INSTANTIATE_TEST_SUITE_P(Models, GpuModelTest,
                          ::testing::Values(Param{"mamba1", "f32", 1e-4}, Param{"mamba1", "bf16", 2e-2},
                                            Param{"mamba2g1", "f32", 1e-4}, Param{"mamba2g1", "bf16", 2e-2},
                                            Param{"mamba2g2", "f32", 1e-4}, Param{"mamba2g2", "bf16", 2e-2},
+                                           Param{"mamba2g1ssd", "f32", 1e-4}, Param{"mamba2g2ssd", "f32", 1e-4},
                                            Param{"rwkv7", "f32", 1e-4}, Param{"rwkv7", "bf16", 2e-2},
                                            Param{"rwkv6", "f32", 1e-4}, Param{"rwkv6", "bf16", 2e-2}),
                          [](const auto& info) { return std::string(info.param.arch) + "_" + info.param.dtype; });

@@ -1,9 +1,22 @@
-// Mamba-2 on the GPU: the CPU model's computation (engine/models/mamba2.cc,
-// its default path: every chunk runs the SSD recurrence) with the kernels of
-// kernels/cuda (gemm, model_ops, Mamba-1's causal conv, mamba2_ops), weights
-// uploaded once in their checkpoint dtype, states in a device StatePool with
-// the CPU model's layout (kernels take the slot pointers: no state is copied
-// per step). The step driver is CudaModel's.
+// Mamba-2 on the GPU: the CPU model's computation (engine/models/mamba2.cc)
+// with the kernels of kernels/cuda (gemm, model_ops, Mamba-1's causal conv,
+// mamba2_ops), weights uploaded once in their checkpoint dtype, states in a
+// device StatePool with the CPU model's layout (kernels take the slot
+// pointers: no state is copied per step). The step driver is CudaModel's.
+//
+// The SSM, per sequence of a step, by the CPU model's policy: the
+// recurrence (Mamba2Scan; any split of a sequence into chunks gives bitwise
+// the single steps' results) unless the model was loaded with
+// ssd_min_tokens > 0 (LoadOptions::mamba2_ssd_min_tokens) and the sequence's
+// chunk has at least min_tokens = max(ssd_min_tokens, 2) tokens: then the
+// chunked SSD form (Mamba2ScanChunked, chunks of the config's chunk_size;
+// equal within float rounding, not bitwise). A mixed step splits: the
+// chunked kernels skip the short sequences and Mamba2Scan the long ones, so
+// a sequence's path depends only on its own chunk length (batched ==
+// alone). Single tokens always take the recurrence: decode steps (the ones
+// replayed from CUDA graphs) never launch the chunked kernels, whose
+// scratch is sized per step here (M and n_seq) outside any capture.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -40,6 +53,8 @@ class Mamba2CudaModel final : public CudaModel {
     gated_eps_ = w.gated_eps;
     dt_min_ = w.dt_min;
     dt_max_ = w.dt_max;
+    ssd_chunk_ = std::max<int64_t>(1, w.chunk_size);
+    ssd_min_tokens_ = w.ssd_min_tokens > 0 ? std::max<int64_t>(2, w.ssd_min_tokens) : 0;
     RS_RETURN_IF_ERROR(embedding_.Upload(w.embedding));
     if (w.lm_head.data == w.embedding.data) {
       lm_head_ = embedding_.w;
@@ -93,6 +108,17 @@ class Mamba2CudaModel final : public CudaModel {
     float* zxbcdt = zxbcdt_.as<float>();  // (M, W): z | xBC | dt
     float* xbc = xbc_.as<float>();        // (M, Cx): x | B | C after conv + silu
     float* y = y_.as<float>();            // (M, E)
+    // The chunked SSD form, when some sequence may have ssd_min_tokens_
+    // tokens (each has at least one, so none has more than M - n_seq + 1).
+    // Never in a decode step (M == n_seq, min tokens >= 2): no allocation
+    // under graph capture.
+    const bool chunked = ssd_min_tokens_ > 0 && M - d.n_seq + 1 >= ssd_min_tokens_;
+    if (chunked) {
+      kernels::SsdParams dims;
+      dims.H = H_, dims.P = P_, dims.G = G_, dims.N = N_;
+      RS_CUDA(ssd_scratch_.Resize(kc::Mamba2ChunkedScratchBytes(dims, M, d.n_seq, ssd_chunk_)),
+              "ssd scratch");
+    }
     RS_CUDA(kc::GatherRows(embedding_.w, d_tokens(), M, hidden, stream_), "embedding");
     for (size_t li = 0; li < layers_.size(); ++li) {
       const GpuLayer& L = layers_[li];
@@ -123,9 +149,17 @@ class Mamba2CudaModel final : public CudaModel {
       q.D = L.D.ptr;
       q.dt_min = dt_min_;
       q.dt_max = dt_max_;
-      RS_CUDA(kc::Mamba2Scan(q, xbc, Cx_, xbc + E_, xbc + E_ + G_ * N_, Cx_, zxbcdt + E_ + Cx_, W_,
-                             d_starts(), d.n_seq, d_slots(), static_cast<int64_t>(L.ssm_off), y, E_,
-                             stream_),
+      const float* dtr = zxbcdt + E_ + Cx_;
+      const int64_t ssm_off = static_cast<int64_t>(L.ssm_off);
+      if (chunked) {  // the sequences of at least ssd_min_tokens_ tokens
+        RS_CUDA(kc::Mamba2ScanChunked(q, xbc, Cx_, xbc + E_, xbc + E_ + G_ * N_, Cx_, dtr, W_,
+                                      d_starts(), d.n_seq, M, ssd_chunk_, ssd_min_tokens_,
+                                      d_slots(), ssm_off, y, E_, ssd_scratch_.as<void>(), stream_),
+                "ssd chunked");
+      }
+      RS_CUDA(kc::Mamba2Scan(q, xbc, Cx_, xbc + E_, xbc + E_ + G_ * N_, Cx_, dtr, W_, d_starts(),
+                             d.n_seq, d_slots(), ssm_off, y, E_, stream_,
+                             chunked ? ssd_min_tokens_ : 0),
               "ssd scan");
       // y = GroupRMSNorm(y ⊙ silu(z)) ⊙ w, in place.
       RS_CUDA(kc::Mamba2GatedRmsNorm(y, E_, zxbcdt, W_, M, E_, G_, L.gnorm.ptr, gated_eps_, y, E_,
@@ -143,11 +177,14 @@ class Mamba2CudaModel final : public CudaModel {
 
   int64_t D_ = 0, E_ = 0, H_ = 0, P_ = 0, G_ = 0, N_ = 0, K_ = 0, V_ = 0, Cx_ = 0, W_ = 0;
   float eps_ = 1e-5f, gated_eps_ = 1e-5f, dt_min_ = 0.0f, dt_max_ = 0.0f;
+  int64_t ssd_chunk_ = 256;     // the chunked SSD form's chunk length (config chunk_size)
+  int64_t ssd_min_tokens_ = 0;  // 0: always the recurrence; else >= 2 (see the top)
   GpuMatrix embedding_, lm_head_buf_;
   GpuWeight lm_head_;
   GpuVector norm_f_;
   std::vector<GpuLayer> layers_;
   DeviceBuffer hidden_, normed_, zxbcdt_, xbc_, y_;
+  DeviceBuffer ssd_scratch_;  // Mamba2ScanChunked's, grown by prefill steps only
 };
 
 }  // namespace
