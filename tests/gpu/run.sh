@@ -81,6 +81,17 @@ PY
   else
     note "recurrent $shape --device cuda: $(tail -1 "$logs/bench-$shape.err")"
   fi
+  # Mamba-2 prefill once more in the chunked SSD form (opt-in; the run above used the recurrence).
+  case "$shape" in
+    mamba2-*)
+      if $rec bench --model "$dir" --device cuda --prompt-len 2000 --gen 1 --batch 1 --runs $runs \
+          --mamba2-ssd-min-tokens 64 --json >"$out/bench-$shape-ssd.json" 2>"$logs/bench-$shape-ssd.err"; then
+        python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); print("recurrent %s chunked SSD form: prefill %.0f tok/s" % (sys.argv[2], b["prefill_tok_s"]))' \
+          "$out/bench-$shape-ssd.json" "$shape" | tee -a "$summary"
+      else
+        note "recurrent $shape --mamba2-ssd-min-tokens 64: $(tail -1 "$logs/bench-$shape-ssd.err")"
+      fi ;;
+  esac
   # transformers for Mamba-1 only (hf_generate_bench.py loads MambaForCausalLM).
   case "${RS_GPU_NO_HF:-0}$shape" in  # RS_GPU_NO_HF=1 skips transformers
     0mamba-*)
