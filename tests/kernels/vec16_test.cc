@@ -22,9 +22,9 @@ TEST(Vec16, SumEachIsSumOfEachBitwise) {
       for (int l = 0; l < 16; ++l) x[l] = std::ldexp(mant(rng), expo(rng));
     const V16 got = SumEach(v);
     for (int i = 0; i < 16; ++i) {
-      const float want = Sum(v[i]);
-      EXPECT_EQ(std::memcmp(&got[i], &want, sizeof(float)), 0)
-          << "round " << round << " lane " << i << ": " << got[i] << " vs " << want;
+      const float want = Sum(v[i]), lane = got[i];
+      EXPECT_EQ(std::memcmp(&lane, &want, sizeof(float)), 0)
+          << "round " << round << " lane " << i << ": " << lane << " vs " << want;
       float seq = 0.0f;
       for (int l = 0; l < 16; ++l) seq += v[i][l];
       tree_sensitive += seq != want;
