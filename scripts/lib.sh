@@ -24,8 +24,9 @@ RS_SERVICE_PACKAGES=(libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libp
   libssl-dev openssl libsqlite3-dev libpq-dev postgresql)
 
 # What only the tests need: nginx and Prometheus (with promtool) for the local
-# cluster test (tests/cluster).
-RS_TEST_PACKAGES=(nginx prometheus)
+# cluster test (tests/cluster); perl for the CUDA emulator's source converter
+# (tools/cuda_emu/gen.sh).
+RS_TEST_PACKAGES=(nginx prometheus perl)
 
 # Number of parallel build jobs.
 rs_jobs() { nproc 2>/dev/null || echo 2; }
