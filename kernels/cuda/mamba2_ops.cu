@@ -167,6 +167,27 @@ constexpr int kPer = 4;     // outputs per thread per dimension (kTile / kSub)
 constexpr int kKStep = 32;  // the reduction dimension staged per step
 constexpr int kPad = kTile + 1;
 
+// acc[i][j] += Σ_{k < K} a(ty + kSub·i, k) · b(k, tx + kSub·j): a thread's kPer × kPer
+// register tile of the product of two tiles in shared memory, read through a(row, k) and
+// b(k, column).
+template <int K, typename A, typename B>
+__device__ __forceinline__ void TileFma(float (&acc)[kPer][kPer], int ty, int tx, const A& a_at,
+                                        const B& b_at) {
+#pragma unroll 4
+  for (int k = 0; k < K; ++k) {
+    float a[kPer], b[kPer];
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) a[i] = a_at(ty + kSub * i, k);
+#pragma unroll
+    for (int j = 0; j < kPer; ++j) b[j] = b_at(k, tx + kSub * j);
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) {
+#pragma unroll
+      for (int j = 0; j < kPer; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    }
+  }
+}
+
 // Where the tensors of one Mamba2ScanChunked call live in its scratch. The
 // step's chunks are numbered in row order, the sequences below min_tokens
 // having none: sequence s owns chunks [first[s], first[s + 1]).
@@ -286,19 +307,9 @@ __global__ void __launch_bounds__(kChunkThreads)
       bs[l][i] = in_t && n0 + i < N ? B[t * ldbc + g * N + n0 + i] : 0.0f;
     }
     __syncthreads();
-#pragma unroll 4
-    for (int l = 0; l < kKStep; ++l) {
-      float a[kPer], b[kPer];
-#pragma unroll
-      for (int i = 0; i < kPer; ++i) a[i] = xs[l][ty + kSub * i];
-#pragma unroll
-      for (int j = 0; j < kPer; ++j) b[j] = bs[l][tx + kSub * j];
-#pragma unroll
-      for (int i = 0; i < kPer; ++i) {
-#pragma unroll
-        for (int j = 0; j < kPer; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
-      }
-    }
+    TileFma<kKStep>(
+        acc, ty, tx, [&](int r, int l) { return xs[l][r]; },
+        [&](int l, int c) { return bs[l][c]; });
     __syncthreads();
   }
   float* st = sc.states + (k * H + h) * P * N;
@@ -383,19 +394,9 @@ __global__ void __launch_bounds__(kChunkThreads)
       ss[k][r] = p < P && n < N ? Sin[p * N + n] : 0.0f;
     }
     __syncthreads();
-#pragma unroll 4
-    for (int k = 0; k < kKStep; ++k) {
-      float a[kPer], b[kPer];
-#pragma unroll
-      for (int i = 0; i < kPer; ++i) a[i] = cs[ty + kSub * i][k];
-#pragma unroll
-      for (int j = 0; j < kPer; ++j) b[j] = ss[k][tx + kSub * j];
-#pragma unroll
-      for (int i = 0; i < kPer; ++i) {
-#pragma unroll
-        for (int j = 0; j < kPer; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
-      }
-    }
+    TileFma<kKStep>(
+        acc, ty, tx, [&](int r, int k) { return cs[r][k]; },
+        [&](int k, int c) { return ss[k][c]; });
     __syncthreads();
   }
 #pragma unroll
@@ -422,19 +423,9 @@ __global__ void __launch_bounds__(kChunkThreads)
         bs[r][k] = s0 + r < Lc && n < N ? Bg[(s0 + r) * ldbc + n] : 0.0f;
       }
       __syncthreads();
-#pragma unroll 4
-      for (int k = 0; k < kKStep; ++k) {
-        float a[kPer], b[kPer];
-#pragma unroll
-        for (int i = 0; i < kPer; ++i) a[i] = cs[ty + kSub * i][k];
-#pragma unroll
-        for (int j = 0; j < kPer; ++j) b[j] = bs[tx + kSub * j][k];
-#pragma unroll
-        for (int i = 0; i < kPer; ++i) {
-#pragma unroll
-          for (int j = 0; j < kPer; ++j) cb[i][j] = fmaf(a[i], b[j], cb[i][j]);
-        }
-      }
+      TileFma<kKStep>(
+          cb, ty, tx, [&](int r, int k) { return cs[r][k]; },
+          [&](int k, int c) { return bs[c][k]; });
       __syncthreads();
     }
     // W = cb ∘ decay ∘ dt_s on s <= l (both in the chunk), else 0.
@@ -458,19 +449,9 @@ __global__ void __launch_bounds__(kChunkThreads)
       xs[r][i] = sr < Lc && p < P ? xh[sr * ldx + p] : 0.0f;
     }
     __syncthreads();
-#pragma unroll 4
-    for (int k = 0; k < kTile; ++k) {
-      float a[kPer], b[kPer];
-#pragma unroll
-      for (int i = 0; i < kPer; ++i) a[i] = ws[ty + kSub * i][k];
-#pragma unroll
-      for (int j = 0; j < kPer; ++j) b[j] = xs[k][tx + kSub * j];
-#pragma unroll
-      for (int i = 0; i < kPer; ++i) {
-#pragma unroll
-        for (int j = 0; j < kPer; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
-      }
-    }
+    TileFma<kTile>(
+        acc, ty, tx, [&](int r, int k) { return ws[r][k]; },
+        [&](int k, int c) { return xs[k][c]; });
     __syncthreads();
   }
 
