@@ -119,7 +119,8 @@ StatusOr<std::unique_ptr<Model>> PlaceModel(std::unique_ptr<Model> cpu, const Lo
   // tests/gpu on a GPU (Mamba-1, RWKV-7). The Mamba-2 and RWKV-6 CUDA models
   // are written and compile-tested but have not yet run on a GPU: they are
   // opt-in (--device cuda) until they have.
-  if (options.device == Device::kAuto && !Mamba1WeightsOf(*cpu) && !Rwkv7WeightsOf(*cpu)) {
+  const Arch arch = cpu->spec().arch;
+  if (options.device == Device::kAuto && arch != Arch::kMamba1 && arch != Arch::kRwkv7) {
     return cpu;
   }
   auto gpu = ToCuda(&cpu);

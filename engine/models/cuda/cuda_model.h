@@ -10,9 +10,11 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/model.h"
@@ -98,6 +100,36 @@ struct GpuVector {
     RS_CUDA(buf.Upload(v.data(), v.size() * sizeof(float)), "vector upload");
     ptr = buf.as<float>();
     return OkStatus();
+  }
+};
+
+// Grows each device buffer to at least its count of floats (a model's
+// scratch; DeviceBuffer::Resize, so contents are not kept); sets *grew when
+// one moved. Returns the first error.
+inline cudaError_t ResizeFloats(std::initializer_list<std::pair<DeviceBuffer*, int64_t>> buffers, bool* grew) {
+  for (auto [buf, floats] : buffers) {
+    const cudaError_t e = buf->Resize(static_cast<size_t>(floats) * sizeof(float), grew);
+    if (e != cudaSuccess) return e;
+  }
+  return cudaSuccess;
+}
+
+// What the Mamba-1 and Mamba-2 GPU models share around their layers (the
+// CPU's MambaBackbone): the embedding, the final RMSNorm's weight and the
+// lm_head, which is the embedding's buffer when the checkpoint ties them.
+struct GpuMambaBackbone {
+  GpuMatrix embedding, lm_head_buf;
+  GpuWeight lm_head;
+  GpuVector norm_f;
+  Status Upload(const WeightMatrix& emb, const WeightMatrix& head, const std::vector<float>& norm) {
+    RS_RETURN_IF_ERROR(embedding.Upload(emb));
+    if (head.data == emb.data) {
+      lm_head = embedding.w;
+    } else {
+      RS_RETURN_IF_ERROR(lm_head_buf.Upload(head));
+      lm_head = lm_head_buf.w;
+    }
+    return norm_f.Upload(norm);
   }
 };
 

@@ -33,14 +33,7 @@ class Mamba1CudaModel final : public CudaModel {
     D_ = w.D, E_ = w.E, N_ = w.N, R_ = w.R, K_ = w.K, V_ = w.V;
     eps_ = w.eps;
     if (K_ > 8) return UnimplementedError("CUDA Mamba-1: d_conv > 8");
-    RS_RETURN_IF_ERROR(embedding_.Upload(w.embedding));
-    if (w.lm_head.data == w.embedding.data) {
-      lm_head_ = embedding_.w;
-    } else {
-      RS_RETURN_IF_ERROR(lm_head_buf_.Upload(w.lm_head));
-      lm_head_ = lm_head_buf_.w;
-    }
-    RS_RETURN_IF_ERROR(norm_f_.Upload(w.norm_f));
+    RS_RETURN_IF_ERROR(backbone_.Upload(w.embedding, w.lm_head, w.norm_f));
     layers_ = std::vector<GpuLayer>(w.layers.size());
     for (size_t i = 0; i < w.layers.size(); ++i) {
       const Mamba1Layer& c = w.layers[i];
@@ -62,13 +55,9 @@ class Mamba1CudaModel final : public CudaModel {
 
  private:
   cudaError_t EnsureModelScratch(int64_t M, bool* grew) override {
-    const auto f = [](int64_t n) { return static_cast<size_t>(n) * sizeof(float); };
-    for (auto [buf, bytes] : {std::pair{&hidden_, f(M * D_)}, {&normed_, f(M * D_)}, {&xz_, f(M * 2 * E_)},
-                              {&u_, f(M * E_)}, {&dbc_, f(M * (R_ + 2 * N_))}, {&dt_, f(M * E_)}, {&y_, f(M * E_)}}) {
-      const cudaError_t e = buf->Resize(bytes, grew);
-      if (e != cudaSuccess) return e;
-    }
-    return cudaSuccess;
+    return ResizeFloats({{&hidden_, M * D_}, {&normed_, M * D_}, {&xz_, M * 2 * E_}, {&u_, M * E_},
+                         {&dbc_, M * (R_ + 2 * N_)}, {&dt_, M * E_}, {&y_, M * E_}},
+                        grew);
   }
 
   Status EnqueueModel(const StepDims& d) override {
@@ -82,7 +71,7 @@ class Mamba1CudaModel final : public CudaModel {
     float* dt = dt_.as<float>();
     float* y = y_.as<float>();
     const int64_t ldbc = R_ + 2 * N_;
-    RS_CUDA(kc::GatherRows(embedding_.w, d_tokens(), M, hidden, stream_), "embedding");
+    RS_CUDA(kc::GatherRows(backbone_.embedding.w, d_tokens(), M, hidden, stream_), "embedding");
     for (size_t li = 0; li < layers_.size(); ++li) {
       GpuLayer& L = layers_[li];
       // normed = RMSNorm(hidden), after adding the previous layer's output
@@ -105,16 +94,14 @@ class Mamba1CudaModel final : public CudaModel {
       RS_CUDA(gemm_.Run(y, M, E_, L.out_proj.w, L.out_bias.ptr, normed, D_), "out_proj");
     }
     RS_CUDA(kc::AddInPlace(hidden, normed, M * D_, stream_), "residual");
-    RS_CUDA(kc::RmsNormRows(hidden, d_rows(), d.n_rows, D_, D_, norm_f_.ptr, eps_, normed, D_, stream_), "norm_f");
-    RS_CUDA(gemm_.Run(normed, d.n_rows, D_, lm_head_, nullptr, logits_dev(), V_), "lm_head");
+    RS_CUDA(kc::RmsNormRows(hidden, d_rows(), d.n_rows, D_, D_, backbone_.norm_f.ptr, eps_, normed, D_, stream_), "norm_f");
+    RS_CUDA(gemm_.Run(normed, d.n_rows, D_, backbone_.lm_head, nullptr, logits_dev(), V_), "lm_head");
     return OkStatus();
   }
 
   int64_t D_ = 0, E_ = 0, N_ = 0, R_ = 0, K_ = 0, V_ = 0;
   float eps_ = 1e-5f;
-  GpuMatrix embedding_, lm_head_buf_;
-  GpuWeight lm_head_;
-  GpuVector norm_f_;
+  GpuMambaBackbone backbone_;
   std::vector<GpuLayer> layers_;
   DeviceBuffer hidden_, normed_, xz_, u_, dbc_, dt_, y_;
 };

@@ -55,14 +55,7 @@ class Mamba2CudaModel final : public CudaModel {
     dt_max_ = w.dt_max;
     ssd_chunk_ = std::max<int64_t>(1, w.chunk_size);
     ssd_min_tokens_ = w.ssd_min_tokens > 0 ? std::max<int64_t>(2, w.ssd_min_tokens) : 0;
-    RS_RETURN_IF_ERROR(embedding_.Upload(w.embedding));
-    if (w.lm_head.data == w.embedding.data) {
-      lm_head_ = embedding_.w;
-    } else {
-      RS_RETURN_IF_ERROR(lm_head_buf_.Upload(w.lm_head));
-      lm_head_ = lm_head_buf_.w;
-    }
-    RS_RETURN_IF_ERROR(norm_f_.Upload(w.norm_f));
+    RS_RETURN_IF_ERROR(backbone_.Upload(w.embedding, w.lm_head, w.norm_f));
     layers_ = std::vector<GpuLayer>(w.layers.size());
     for (size_t i = 0; i < w.layers.size(); ++i) {
       const Mamba2Layer& c = w.layers[i];
@@ -88,16 +81,12 @@ class Mamba2CudaModel final : public CudaModel {
 
  private:
   cudaError_t EnsureModelScratch(int64_t M, bool* grew) override {
-    const auto f = [](int64_t n) { return static_cast<size_t>(n) * sizeof(float); };
-    for (auto [buf, bytes] : {std::pair{&hidden_, f(M * D_)},
-                              {&normed_, f(M * D_)},
-                              {&zxbcdt_, f(M * W_)},
-                              {&xbc_, f(M * Cx_)},
-                              {&y_, f(M * E_)}}) {
-      const cudaError_t e = buf->Resize(bytes, grew);
-      if (e != cudaSuccess) return e;
-    }
-    return cudaSuccess;
+    return ResizeFloats({{&hidden_, M * D_},
+                         {&normed_, M * D_},
+                         {&zxbcdt_, M * W_},
+                         {&xbc_, M * Cx_},
+                         {&y_, M * E_}},
+                        grew);
   }
 
   Status EnqueueModel(const StepDims& d) override {
@@ -119,7 +108,7 @@ class Mamba2CudaModel final : public CudaModel {
       RS_CUDA(ssd_scratch_.Resize(kc::Mamba2ChunkedScratchBytes(dims, M, d.n_seq, ssd_chunk_)),
               "ssd scratch");
     }
-    RS_CUDA(kc::GatherRows(embedding_.w, d_tokens(), M, hidden, stream_), "embedding");
+    RS_CUDA(kc::GatherRows(backbone_.embedding.w, d_tokens(), M, hidden, stream_), "embedding");
     for (size_t li = 0; li < layers_.size(); ++li) {
       const GpuLayer& L = layers_[li];
       // normed = RMSNorm(hidden), after adding the previous layer's output
@@ -168,10 +157,11 @@ class Mamba2CudaModel final : public CudaModel {
       RS_CUDA(gemm_.Run(y, M, E_, L.out_proj.w, L.out_bias.ptr, normed, D_), "out_proj");
     }
     RS_CUDA(kc::AddInPlace(hidden, normed, M * D_, stream_), "residual");
-    RS_CUDA(
-        kc::RmsNormRows(hidden, d_rows(), d.n_rows, D_, D_, norm_f_.ptr, eps_, normed, D_, stream_),
-        "norm_f");
-    RS_CUDA(gemm_.Run(normed, d.n_rows, D_, lm_head_, nullptr, logits_dev(), V_), "lm_head");
+    RS_CUDA(kc::RmsNormRows(hidden, d_rows(), d.n_rows, D_, D_, backbone_.norm_f.ptr, eps_, normed,
+                            D_, stream_),
+            "norm_f");
+    RS_CUDA(gemm_.Run(normed, d.n_rows, D_, backbone_.lm_head, nullptr, logits_dev(), V_),
+            "lm_head");
     return OkStatus();
   }
 
@@ -179,9 +169,7 @@ class Mamba2CudaModel final : public CudaModel {
   float eps_ = 1e-5f, gated_eps_ = 1e-5f, dt_min_ = 0.0f, dt_max_ = 0.0f;
   int64_t ssd_chunk_ = 256;     // the chunked SSD form's chunk length (config chunk_size)
   int64_t ssd_min_tokens_ = 0;  // 0: always the recurrence; else >= 2 (see the top)
-  GpuMatrix embedding_, lm_head_buf_;
-  GpuWeight lm_head_;
-  GpuVector norm_f_;
+  GpuMambaBackbone backbone_;
   std::vector<GpuLayer> layers_;
   DeviceBuffer hidden_, normed_, zxbcdt_, xbc_, y_;
   DeviceBuffer ssd_scratch_;  // Mamba2ScanChunked's, grown by prefill steps only

@@ -51,23 +51,19 @@ class Rwkv6CudaModel final : public RwkvCudaModel {
 
  private:
   cudaError_t EnsureModelScratch(int64_t M, bool* grew) override {
-    cudaError_t e = EnsureRwkvScratch(M, grew);
+    const cudaError_t e = EnsureRwkvScratch(M, grew);
     if (e != cudaSuccess) return e;
-    const auto f = [](int64_t n) { return static_cast<size_t>(n) * sizeof(float); };
-    for (auto [buf, bytes] : {std::pair{&dx_, f(M * C_)},
-                              {&xxx_, f(M * C_)},
-                              {&mix_, f(M * kNumMaa * C_)},
-                              {&r_, f(M * C_)},
-                              {&k_, f(M * C_)},
-                              {&v_, f(M * C_)},
-                              {&g_, f(M * C_)},
-                              {&w_, f(M * C_)},
-                              {&y_, f(M * C_)},
-                              {&lora_, f(M * std::max(kNumMaa * Dm_, Dd_))}}) {
-      e = buf->Resize(bytes, grew);
-      if (e != cudaSuccess) return e;
-    }
-    return cudaSuccess;
+    return ResizeFloats({{&dx_, M * C_},
+                         {&xxx_, M * C_},
+                         {&mix_, M * kNumMaa * C_},
+                         {&r_, M * C_},
+                         {&k_, M * C_},
+                         {&v_, M * C_},
+                         {&g_, M * C_},
+                         {&w_, M * C_},
+                         {&y_, M * C_},
+                         {&lora_, M * std::max(kNumMaa * Dm_, Dd_)}},
+                        grew);
   }
 
   Status TimeMix(size_t i, const StepDims& d, const float* x, float* out) override {

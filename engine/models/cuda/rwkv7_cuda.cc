@@ -58,24 +58,20 @@ class Rwkv7CudaModel final : public RwkvCudaModel {
 
  private:
   cudaError_t EnsureModelScratch(int64_t M, bool* grew) override {
-    cudaError_t e = EnsureRwkvScratch(M, grew);
+    const cudaError_t e = EnsureRwkvScratch(M, grew);
     if (e != cudaSuccess) return e;
-    const auto f = [](int64_t n) { return static_cast<size_t>(n) * sizeof(float); };
-    for (auto [buf, bytes] : {std::pair{&mix_, f(M * kNumMix * C_)},
-                              {&r_, f(M * C_)},
-                              {&w_, f(M * C_)},
-                              {&k_, f(M * C_)},
-                              {&v_, f(M * C_)},
-                              {&a_, f(M * C_)},
-                              {&vg_, f(M * C_)},
-                              {&g_, f(M * C_)},
-                              {&v_first_, f(M * C_)},
-                              {&y_, f(M * C_)},
-                              {&lora_, f(M * (Dw_ + Da_ + Dv_ + Dg_))}}) {
-      e = buf->Resize(bytes, grew);
-      if (e != cudaSuccess) return e;
-    }
-    return cudaSuccess;
+    return ResizeFloats({{&mix_, M * kNumMix * C_},
+                         {&r_, M * C_},
+                         {&w_, M * C_},
+                         {&k_, M * C_},
+                         {&v_, M * C_},
+                         {&a_, M * C_},
+                         {&vg_, M * C_},
+                         {&g_, M * C_},
+                         {&v_first_, M * C_},
+                         {&y_, M * C_},
+                         {&lora_, M * (Dw_ + Da_ + Dv_ + Dg_)}},
+                        grew);
   }
 
   Status TimeMix(size_t i, const StepDims& d, const float* x, float* out) override {

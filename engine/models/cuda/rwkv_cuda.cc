@@ -55,18 +55,14 @@ Status RwkvCudaModel::InitRwkv(const Model& cpu, const RwkvModel& m) {
 }
 
 cudaError_t RwkvCudaModel::EnsureRwkvScratch(int64_t M, bool* grew) {
-  const auto f = [](int64_t n) { return static_cast<size_t>(n) * sizeof(float); };
   const bool gated = !blocks_.empty() && blocks_[0].gated;
-  for (auto [buf, bytes] : {std::pair{&hidden_, f(M * C_)},
-                            {&normed_, f(M * C_)},
-                            {&out_, f(M * C_)},
-                            {&ffn_mix_, f(M * 2 * C_)},
-                            {&ffn_k_, f(M * F_)},
-                            {&ffn_r_, f(gated ? M * C_ : 1)}}) {
-    const cudaError_t e = buf->Resize(bytes, grew);
-    if (e != cudaSuccess) return e;
-  }
-  return cudaSuccess;
+  return ResizeFloats({{&hidden_, M * C_},
+                       {&normed_, M * C_},
+                       {&out_, M * C_},
+                       {&ffn_mix_, M * 2 * C_},
+                       {&ffn_k_, M * F_},
+                       {&ffn_r_, gated ? M * C_ : 1}},
+                      grew);
 }
 
 Status RwkvCudaModel::EnqueueModel(const StepDims& d) {
