@@ -69,6 +69,18 @@ ScanInputs MakeScan(const ScanShape& s, int64_t M, uint32_t seed) {
   return in;
 }
 
+// The shape's dimensions and dt limits (the per-head vectors are set per use).
+SsdParams DimsOf(const ScanShape& shape) {
+  SsdParams p;
+  p.H = shape.H;
+  p.P = shape.P;
+  p.G = shape.G;
+  p.N = shape.N;
+  p.dt_min = shape.dt_min;
+  p.dt_max = shape.dt_max;
+  return p;
+}
+
 class GpuMamba2Scan : public ::testing::TestWithParam<ScanShape> {};
 
 TEST_P(GpuMamba2Scan, MatchesCpuAndChunkEqualsSteps) {
@@ -83,13 +95,7 @@ TEST_P(GpuMamba2Scan, MatchesCpuAndChunkEqualsSteps) {
   const size_t slot_floats = slot + ssm_off;
   const std::vector<float> s0 = Random(seqs.n() * slot_floats, -1, 1, 9);
 
-  SsdParams p;
-  p.H = shape.H;
-  p.P = shape.P;
-  p.G = shape.G;
-  p.N = shape.N;
-  p.dt_min = shape.dt_min;
-  p.dt_max = shape.dt_max;
+  const SsdParams p = DimsOf(shape);
 
   // CPU: each sequence on its own, all heads.
   std::vector<float> y_cpu(seqs.M() * E), s_cpu = s0;
@@ -214,13 +220,7 @@ TEST_P(GpuMamba2Chunked, MatchesCpuScanAndChunked) {
   const size_t slot_floats = slot + ssm_off;
   const std::vector<float> s0 = Random(seqs.n() * slot_floats, -1, 1, 19);
 
-  SsdParams p;
-  p.H = shape.H;
-  p.P = shape.P;
-  p.G = shape.G;
-  p.N = shape.N;
-  p.dt_min = shape.dt_min;
-  p.dt_max = shape.dt_max;
+  const SsdParams p = DimsOf(shape);
 
   // CPU: each sequence on its own, all heads, by the recurrence and chunked.
   std::vector<float> y_scan(seqs.M() * E), s_scan = s0, y_chunked(seqs.M() * E), s_chunked = s0;
