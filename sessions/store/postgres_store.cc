@@ -243,6 +243,7 @@ constexpr const char* kTurnCols =
     "idx, status, request_id, input, reply, short_term_after, plans, retrieved, rebuilt_from_text, "
     "error, "
     "created_ms, committed_ms";
+constexpr int kTurnColCount = 12;  // in kTurnCols
 constexpr const char* kMemoryCols = "id, turn, text, embedding, created_ms, updated_ms";
 
 SessionRecord ReadSession(const Result& r, int i) {
@@ -383,7 +384,7 @@ class PgTx final : public StoreTx {
   }
 
   StatusOr<std::optional<PendingTurn>> FindPendingTurn(const std::string& id) override {
-    // t.owner and l.expires_ms follow kTurnCols (12 columns, none shadowed).
+    // t.owner and l.expires_ms follow kTurnCols (none shadowed).
     RS_ASSIGN_OR_RETURN(Result r, Exec(c_,
                                        Sql("SELECT ", kTurnCols,
                                            ", t.owner, COALESCE(l.expires_ms, -1) FROM turns t LEFT JOIN "
@@ -393,7 +394,8 @@ class PgTx final : public StoreTx {
                                        Params().Text(id)));
     if (r.rows() == 0) return std::optional<PendingTurn>();
     RS_ASSIGN_OR_RETURN(TurnRecord t, ReadTurn(r, 0));
-    return std::optional<PendingTurn>(PendingTurn{std::move(t), r.Bytes(0, 12), r.Int(0, 13)});
+    return std::optional<PendingTurn>(
+        PendingTurn{std::move(t), r.Bytes(0, kTurnColCount), r.Int(0, kTurnColCount + 1)});
   }
 
   Status InsertTurn(const std::string& id, const TurnRecord& t, const std::string& owner) override {
