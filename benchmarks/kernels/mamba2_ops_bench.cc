@@ -65,7 +65,7 @@ void BM_Ssd(benchmark::State& state) {
 }
 BENCHMARK(BM_Ssd)
     ->ArgNames({"T", "threads", "chunk"})
-    ->ArgsProduct({{1, 16, 512}, {1, 2}, {0, 32, 256}})
+    ->ArgsProduct({{1, 16, 512}, {1, 2}, {0, 32, 64, 256}})
     ->UseRealTime()
     ->MinTime(0.3);
 

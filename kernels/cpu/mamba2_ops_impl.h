@@ -267,7 +267,70 @@ struct ChunkScratch {
   std::vector<float> in_coef;    // (L) decay from s to the chunk end, times dt[s]
   std::vector<float> coef;       // (max(L, N)) per-row coefficients
   std::vector<float> yacc;       // (P)
+  // The register-blocked path (P and N multiples of 16):
+  std::vector<float> ct;  // (N, Lp) Cᵀ of the current group's chunk (zero padded)
+  std::vector<float> wt;  // (L, Lp) Wᵀ: wt[s, l] = W[l, s], zero for l < s and l >= Lc
+  std::vector<float> od;  // (Lp) out_decay, zero padded
+  std::vector<float> xc;  // (L, P) in_coef[s] * x[s, p]
 };
+
+// Register-blocked pieces of SsdChunkedImpl for P and N multiples of 16.
+//
+// Output block: channels p0..p0+15 of one head for chunk rows l0..l0+15, as
+// Yᵀ with the rows l along the lanes (so the state's rows are read in place,
+// never transposed):
+//   Yᵀ[p, l] = od[l] * Σ_n S0[p, n] Cᵀ[n, l] + Σ_{s < smax} x[s, p] Wᵀ[s, l]
+// then transposed in registers and stored as y[l, p] = Y[l, p] + D[p] x[l, p]
+// for the first `rows` rows (x_l0, y_l0: row l0 of x and y at channel p0).
+// Wᵀ is zero where s > l, so every row sums exactly its causal terms (a
+// non-finite x would reach the earlier rows of its block as 0 * inf).
+// kN: N when it is a compile-time constant (the 16 state rows are then one
+// pointer plus immediate offsets), 0 for a run-time N.
+template <int kN>
+inline void ChunkOutputBlock(int64_t n_state, const float* S_p0, const float* ct, int64_t Lp,
+                             const float* od, const float* wt, int64_t smax, const float* x_p0,
+                             int64_t ldx, const float* D_p0, int64_t rows, const float* x_l0,
+                             float* y_l0, int64_t ldy) {
+  const int64_t N = kN > 0 ? kN : n_state;
+  V16 acc[16];
+  for (int i = 0; i < 16; ++i) acc[i] = Splat(0.0f);
+  for (int64_t n = 0; n < N; ++n) {
+    const V16 c = Load(ct + n * Lp);
+    const float* sn = S_p0 + n;
+    for (int i = 0; i < 16; ++i) acc[i] = Fma(Splat(sn[i * N]), c, acc[i]);
+  }
+  const V16 o = Load(od);
+  for (int i = 0; i < 16; ++i) acc[i] = acc[i] * o;
+  for (int64_t s = 0; s < smax; ++s) {
+    const V16 w = Load(wt + s * Lp);
+    const float* xs = x_p0 + s * ldx;
+    for (int i = 0; i < 16; ++i) acc[i] = Fma(Splat(xs[i]), w, acc[i]);
+  }
+  vec16::Transpose16(acc);
+  const V16 d = Load(D_p0);
+  for (int64_t j = 0; j < rows; ++j) Store(y_l0 + j * ldy, acc[j] + d * Load(x_l0 + j * ldx));
+}
+
+// State block: rows p0..p0+3, columns n0..n0+16 NV of one head:
+//   S[p, n] = decay * S0[p, n] + Σ_{s < Lc} xc[s, p] B[s, n]   (s in order).
+template <int NV>
+inline void ChunkStateBlock(int64_t N, float* S_p0, float decay, int64_t Lc, const float* xc_p0,
+                            int64_t P, const float* B_n0, int64_t ldbc) {
+  V16 acc[4][NV];
+  const V16 dv = Splat(decay);
+  for (int i = 0; i < 4; ++i)
+    for (int k = 0; k < NV; ++k) acc[i][k] = Load(S_p0 + i * N + 16 * k) * dv;
+  for (int64_t s = 0; s < Lc; ++s) {
+    V16 b[NV];
+    for (int k = 0; k < NV; ++k) b[k] = Load(B_n0 + s * ldbc + 16 * k);
+    for (int i = 0; i < 4; ++i) {
+      const V16 xv = Splat(xc_p0[s * P + i]);
+      for (int k = 0; k < NV; ++k) acc[i][k] = Fma(xv, b[k], acc[i][k]);
+    }
+  }
+  for (int i = 0; i < 4; ++i)
+    for (int k = 0; k < NV; ++k) Store(S_p0 + i * N + 16 * k, acc[i][k]);
+}
 
 void SsdChunkedImpl(const SsdParams& q, const SsdInputs& in, int64_t chunk, float* S, float* y,
                     int64_t ldy, int64_t h0, int64_t h1) {
@@ -288,6 +351,14 @@ void SsdChunkedImpl(const SsdParams& q, const SsdInputs& in, int64_t chunk, floa
   sc.in_coef.resize(sz(L));
   sc.coef.resize(sz(std::max(L, N)));
   sc.yacc.resize(sz(P));
+  // Register-blocked products when whole vectors fit; row by row otherwise.
+  const bool blocked = P % 16 == 0 && N % 16 == 0;
+  if (blocked) {
+    sc.ct.resize(sz(N * Lp));
+    sc.wt.resize(sz(L * Lp));
+    sc.od.resize(sz(Lp));
+    sc.xc.resize(sz(L * P));
+  }
   for (int64_t c0 = 0; c0 < in.T; c0 += L) {
     const int64_t Lc = std::min(L, in.T - c0);
     int64_t cb_group = -1;
@@ -303,6 +374,13 @@ void SsdChunkedImpl(const SsdParams& q, const SsdInputs& in, int64_t chunk, floa
         for (int64_t l = 0; l < Lc; ++l) {
           AccumulateRows(&sc.cb[sz(l * Lp)], false, (l + 16) / 16 * 16, N, Cg + l * in.ldbc, 1,
                          sc.bt.data(), Lp);
+        }
+        if (blocked) {
+          for (int64_t n = 0; n < N; ++n) {
+            float* row = &sc.ct[sz(n * Lp)];
+            for (int64_t l = 0; l < Lc; ++l) row[l] = Cg[l * in.ldbc + n];
+            std::fill(row + Lc, row + Lp, 0.0f);
+          }
         }
         cb_group = g;
       }
@@ -322,6 +400,7 @@ void SsdChunkedImpl(const SsdParams& q, const SsdInputs& in, int64_t chunk, floa
       // W[l, s] = CB[l, s] * decay(l, s) * dt[s], decay(l, s) = prod_{i=s+1..l} dA[i]
       // (row l is row l-1 times dA[l]; decays below 1e-40 are 0).
       double* dec = sc.dec.data();
+      if (blocked) std::fill(sc.wt.begin(), sc.wt.begin() + Lc * Lp, 0.0f);
       for (int64_t l = 0; l < Lc; ++l) {
         const double a = sc.dA[sz(l)];
         for (int64_t s = 0; s < l; ++s) {
@@ -329,9 +408,56 @@ void SsdChunkedImpl(const SsdParams& q, const SsdInputs& in, int64_t chunk, floa
           dec[s] = d < 1e-40 ? 0.0 : d;
         }
         dec[l] = 1.0;
-        float* wl = &sc.w[sz(l * Lp)];
         const float* cbl = &sc.cb[sz(l * Lp)];
-        for (int64_t s = 0; s <= l; ++s) wl[s] = cbl[s] * static_cast<float>(dec[s]) * sc.dt[sz(s)];
+        if (blocked) {
+          for (int64_t s = 0; s <= l; ++s)
+            sc.wt[sz(s * Lp + l)] = cbl[s] * static_cast<float>(dec[s]) * sc.dt[sz(s)];
+        } else {
+          float* wl = &sc.w[sz(l * Lp)];
+          for (int64_t s = 0; s <= l; ++s)
+            wl[s] = cbl[s] * static_cast<float>(dec[s]) * sc.dt[sz(s)];
+        }
+      }
+      if (blocked) {
+        const float* Dh = q.D + h * P;
+        for (int64_t l = 0; l < Lp; ++l) sc.od[sz(l)] = l < Lc ? sc.out_decay[sz(l)] : 0.0f;
+        float* yc = y + c0 * ldy + h * P;
+        for (int64_t p0 = 0; p0 < P; p0 += 16) {
+          for (int64_t l0 = 0; l0 < Lc; l0 += 16) {
+            const auto block = N == 128  ? &ChunkOutputBlock<128>
+                               : N == 64 ? &ChunkOutputBlock<64>
+                                         : &ChunkOutputBlock<0>;
+            block(N, Sh + p0 * N, &sc.ct[sz(l0)], Lp, &sc.od[sz(l0)], &sc.wt[sz(l0)],
+                  std::min(Lc, l0 + 16), xh + p0, in.ldx, Dh + p0, std::min<int64_t>(16, Lc - l0),
+                  xh + l0 * in.ldx + p0, yc + l0 * ldy + p0, ldy);
+          }
+        }
+        for (int64_t s = 0; s < Lc; ++s)
+          for (int64_t p = 0; p < P; ++p)
+            sc.xc[sz(s * P + p)] = sc.in_coef[sz(s)] * xh[s * in.ldx + p];
+        const float chunk_decay = sc.out_decay[sz(Lc - 1)];
+        for (int64_t p0 = 0; p0 < P; p0 += 4) {
+          for (int64_t n0 = 0; n0 < N; n0 += 64) {
+            float* Sp = Sh + p0 * N + n0;
+            const float* xcp = &sc.xc[sz(p0)];
+            const float* Bn = Bg + n0;
+            switch (std::min<int64_t>(4, (N - n0) / 16)) {
+              case 4:
+                ChunkStateBlock<4>(N, Sp, chunk_decay, Lc, xcp, P, Bn, in.ldbc);
+                break;
+              case 3:
+                ChunkStateBlock<3>(N, Sp, chunk_decay, Lc, xcp, P, Bn, in.ldbc);
+                break;
+              case 2:
+                ChunkStateBlock<2>(N, Sp, chunk_decay, Lc, xcp, P, Bn, in.ldbc);
+                break;
+              default:
+                ChunkStateBlock<1>(N, Sp, chunk_decay, Lc, xcp, P, Bn, in.ldbc);
+                break;
+            }
+          }
+        }
+        continue;
       }
       // y[l] = Σ_{s<=l} W[l, s] x[s] + out_decay[l] (S0 C[l]) + D x[l].
       Transpose(Sh, P, N, N, P, sc.st.data());

@@ -20,13 +20,16 @@
 
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 namespace rs::kernels::vec16 {
 
 typedef float V16 __attribute__((vector_size(64)));
 typedef int32_t I16 __attribute__((vector_size(64)));
 
-static inline V16 Splat(float v) { return V16{} + v; }
+// A true broadcast (V16{} + v would cost a scalar add per call: +0 + v is
+// not foldable, as it turns -0 into +0).
+static inline V16 Splat(float v) { return V16{v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v}; }
 static inline V16 Load(const float* p) {
   V16 v;
   std::memcpy(&v, p, sizeof(v));
@@ -88,6 +91,37 @@ static inline V16 SumEach(const V16 v[16]) {
                 __builtin_shufflevector(g[0], g[1], 1, 3, 17, 19, 5, 7, 21, 23, 9, 11, 25, 27, 13,
                                         15, 29, 31);
   return __builtin_shufflevector(h, h, 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+}
+
+namespace detail {
+// One stage of Transpose16: swaps bit M of the row index with bit M of the
+// lane index between rows a (bit M clear) and b = a | M.
+template <int M, int... J>
+static inline V16 SwapLow(V16 a, V16 b, std::integer_sequence<int, J...>) {
+  return __builtin_shufflevector(a, b, ((J & M) ? 16 + (J ^ M) : J)...);
+}
+template <int M, int... J>
+static inline V16 SwapHigh(V16 a, V16 b, std::integer_sequence<int, J...>) {
+  return __builtin_shufflevector(a, b, ((J & M) ? 16 + J : (J ^ M))...);
+}
+template <int M>
+static inline void TransposeStage(V16 r[16]) {
+  for (int i = 0; i < 16; ++i) {
+    if (i & M) continue;
+    const V16 a = r[i], b = r[i | M];
+    r[i] = SwapLow<M>(a, b, std::make_integer_sequence<int, 16>{});
+    r[i | M] = SwapHigh<M>(a, b, std::make_integer_sequence<int, 16>{});
+  }
+}
+}  // namespace detail
+
+// In-register 16x16 transpose: afterwards r[i][j] is the old r[j][i]
+// (4 stages of 16 two-source shuffles; values are moved, never changed).
+static inline void Transpose16(V16 r[16]) {
+  detail::TransposeStage<1>(r);
+  detail::TransposeStage<2>(r);
+  detail::TransposeStage<4>(r);
+  detail::TransposeStage<8>(r);
 }
 
 // Cephes expf: exp(x) = 2^n * exp(r), r = x - n ln2 in [-ln2/2, ln2/2].

@@ -20,7 +20,8 @@ using testing::RandomVector;
 using testing::ScopedCpuLevel;
 
 // H = 6 heads of P = 12 in G = 2 groups, N = 20 by default: no dimension a
-// multiple of 16. (N = 64 and 128 take the scan's register-blocked path.)
+// multiple of 16. (N = 64 and 128 take the scan's register-blocked path;
+// P = 32 with N = 64 or 128 the chunked form's.)
 struct Problem {
   int64_t T = 70, H = 6, P = 12, G = 2, N = 20;
   int64_t E() const { return H * P; }
@@ -28,7 +29,7 @@ struct Problem {
   std::vector<float> x, bc, dt, dt_bias, A, D, S0;
   SsdParams params;
 
-  explicit Problem(int64_t n = 20) : N(n) {
+  explicit Problem(int64_t n = 20, int64_t p = 12) : P(p), N(n) {
     ldx = E() + 3;
     ldbc = 2 * G * N + 1;
     ldd = H + 2;
@@ -104,9 +105,10 @@ class Mamba2OpsTest : public ::testing::TestWithParam<std::string> {};
 TEST_P(Mamba2OpsTest, ScanAndChunkedMatchReference) {
   ScopedCpuLevel level(GetParam());
   RS_REQUIRE_LEVEL(level);
-  for (int64_t n_state : {20, 64, 128}) {
-    SCOPED_TRACE("N = " + std::to_string(n_state));
-    const Problem q(n_state);
+  for (auto [n_state, head_dim] : std::vector<std::pair<int64_t, int64_t>>{
+           {20, 12}, {64, 12}, {128, 12}, {64, 32}, {128, 32}, {48, 16}}) {
+    SCOPED_TRACE("N = " + std::to_string(n_state) + ", P = " + std::to_string(head_dim));
+    const Problem q(n_state, head_dim);
     const int64_t E = q.E();
     std::vector<double> ref_S(q.S0.begin(), q.S0.end()), ref_y;
     ReferenceSsd(q, &ref_S, &ref_y);
@@ -131,7 +133,7 @@ TEST_P(Mamba2OpsTest, ScanAndChunkedMatchReference) {
     EXPECT_TRUE(BitwiseEqual(S.data(), S2.data(), S.size()));
 
     // The chunked form, for chunk sizes below, at and above T.
-    for (int64_t chunk : {1, 4, 16, 64, 256}) {
+    for (int64_t chunk : {1, 4, 16, 21, 32, 64, 256}) {
       std::vector<float> S3 = q.S0, y3(y.size());
       SsdChunked(q.params, q.Inputs(0, q.T), chunk, S3.data(), y3.data(), E, 0, q.H);
       EXPECT_LE(MaxRelDiff(y3, ref_y), 5e-6) << "chunk " << chunk;

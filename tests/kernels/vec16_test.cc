@@ -1,5 +1,6 @@
 // vec16::SumEach: lane i equals vec16::Sum(v[i]) bitwise, on inputs whose
-// sums round differently in any other tree (mixed magnitudes and signs).
+// sums round differently in any other tree (mixed magnitudes and signs);
+// vec16::Transpose16 moves every value to its transposed place.
 #include "kernels/cpu/vec16.h"
 
 #include <gtest/gtest.h>
@@ -32,6 +33,20 @@ TEST(Vec16, SumEachIsSumOfEachBitwise) {
   }
   // The inputs must tell trees apart, or the test proves nothing.
   EXPECT_GT(tree_sensitive, 100);
+}
+
+TEST(Vec16, Transpose16MovesEveryValue) {
+  V16 r[16];
+  for (int i = 0; i < 16; ++i)
+    for (int j = 0; j < 16; ++j) r[i][j] = static_cast<float>(i * 16 + j);
+  Transpose16(r);
+  for (int i = 0; i < 16; ++i)
+    for (int j = 0; j < 16; ++j)
+      EXPECT_EQ(r[i][j], static_cast<float>(j * 16 + i)) << i << "," << j;
+  Transpose16(r);  // an involution
+  for (int i = 0; i < 16; ++i)
+    for (int j = 0; j < 16; ++j)
+      EXPECT_EQ(r[i][j], static_cast<float>(i * 16 + j)) << i << "," << j;
 }
 
 }  // namespace
