@@ -41,16 +41,8 @@ static inline V16 Fma(V16 a, V16 b, V16 c) {
                              reinterpret_cast<__m512&>(c));
   return reinterpret_cast<V16&>(r);
 #elif defined(__FMA__)
-  V16 r;
-  const float* pa = reinterpret_cast<const float*>(&a);
-  const float* pb = reinterpret_cast<const float*>(&b);
-  const float* pc = reinterpret_cast<const float*>(&c);
-  float* pr = reinterpret_cast<float*>(&r);
-  for (int i = 0; i < 16; i += 8) {
-    _mm256_storeu_ps(pr + i, _mm256_fmadd_ps(_mm256_loadu_ps(pa + i), _mm256_loadu_ps(pb + i),
-                                             _mm256_loadu_ps(pc + i)));
-  }
-  return r;
+  // V16 is two ymm halves here (vec16.h).
+  return V16{{_mm256_fmadd_ps(a.p[0], b.p[0], c.p[0]), _mm256_fmadd_ps(a.p[1], b.p[1], c.p[1])}};
 #else
   return a * b + c;
 #endif
