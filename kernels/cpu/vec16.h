@@ -63,7 +63,9 @@ using Lanes = std::make_integer_sequence<int, kLanes>;
 struct V16 {
   detail::VPart p[detail::kParts];
   float operator[](int i) const { return p[i / detail::kLanes][i % detail::kLanes]; }
-  float& operator[](int i) { return p[i / detail::kLanes][i % detail::kLanes]; }
+  // Through the float view of the parts (vector types alias their element
+  // type; clang refuses a reference bound to a vector element).
+  float& operator[](int i) { return reinterpret_cast<float*>(p)[i]; }
 };
 struct I16 {
   detail::IPart p[detail::kParts];
