@@ -355,9 +355,10 @@ void Mamba2Model::Mixer(const Mamba2Layer& L, const Batch& batch, const std::vec
   // blocks, as thousands of tiny tasks would cost more than their work.
   const int64_t tasks = 4 * static_cast<int64_t>(pool_.size());
   const int64_t strip = ((Cx_ * static_cast<int64_t>(n_seq) + tasks - 1) / tasks + 15) / 16 * 16;
-  const int64_t block = M >= 4 * static_cast<int64_t>(n_seq)
-                            ? std::clamp<int64_t>(strip, kChannelBlock, std::max(kChannelBlock, Cx_))
-                            : 4 * kChannelBlock;
+  const int64_t block =
+      M >= 4 * static_cast<int64_t>(n_seq)
+          ? std::clamp<int64_t>(strip, kChannelBlock, std::max(kChannelBlock, Cx_))
+          : 4 * kChannelBlock;
   const int64_t n_blocks = (Cx_ + block - 1) / block;
   pool_.ParallelFor(static_cast<int>(n_seq * n_blocks), [&](int task) {
     const size_t s = static_cast<size_t>(task / n_blocks);
@@ -378,9 +379,13 @@ void Mamba2Model::Mixer(const Mamba2Layer& L, const Batch& batch, const std::vec
   // Head blocks: enough tasks for the threads; whole groups where possible
   // (SsdChunked computes C·Bᵀ once per group and call). Results do not
   // depend on the blocking.
-  const int64_t tasks_per_seq =
-      std::min<int64_t>(H_, std::max<int64_t>(1, (2 * threads + static_cast<int64_t>(n_seq) - 1) /
-                                                     static_cast<int64_t>(n_seq)));
+  // A lone sequence in the SSD form: one task per thread, as each task
+  // recomputes its group's C·Bᵀ per chunk.
+  const bool lone_ssd = n_seq == 1 && options_.ssd_min_tokens > 0 && M >= options_.ssd_min_tokens;
+  const int64_t per_thread = lone_ssd ? 1 : 2;
+  const int64_t tasks_per_seq = std::min<int64_t>(
+      H_, std::max<int64_t>(1, (per_thread * threads + static_cast<int64_t>(n_seq) - 1) /
+                                   static_cast<int64_t>(n_seq)));
   const int64_t heads_per_task = (H_ + tasks_per_seq - 1) / tasks_per_seq;
   const int64_t head_blocks = (H_ + heads_per_task - 1) / heads_per_task;
   pool_.ParallelFor(static_cast<int>(n_seq * head_blocks), [&](int task) {

@@ -246,6 +246,21 @@ inline void Transpose(const float* src, int64_t rows, int64_t cols, int64_t ld, 
   }
 }
 
+// dst (cols, ldd) = srcᵀ zero-padded to ldd columns, in 16x16 register
+// tiles. REQUIRES: cols % 16 == 0, ldd % 16 == 0, rows <= ldd.
+inline void TransposeTiles(const float* src, int64_t rows, int64_t cols, int64_t ld, int64_t ldd,
+                           float* dst) {
+  for (int64_t c0 = 0; c0 < cols; c0 += 16) {
+    for (int64_t r0 = 0; r0 < ldd; r0 += 16) {
+      V16 t[16];
+      for (int64_t i = 0; i < 16; ++i)
+        t[i] = r0 + i < rows ? Load(src + (r0 + i) * ld + c0) : Splat(0.0f);
+      vec16::Transpose16(t);
+      for (int64_t j = 0; j < 16; ++j) Store(dst + (c0 + j) * ldd + r0, t[j]);
+    }
+  }
+}
+
 // Scratch of one SsdChunked call (per thread, grown on demand).
 struct ChunkScratch {
   std::vector<float> bt;         // (N, Lp) Bᵀ of the current group's chunk (zero padded)
@@ -284,9 +299,12 @@ inline void ChunkOutputBlock(int64_t n_state, const float* S_p0, const float* ct
                              int64_t ldx, const float* D_p0, int64_t rows, const float* x_l0,
                              float* y_l0, int64_t ldy) {
   const int64_t N = kN > 0 ? kN : n_state;
+  // The first term initializes the accumulators (no zeroed array: GCC would
+  // clear it in memory with rep stos on every call).
   V16 acc[16];
-  for (int i = 0; i < 16; ++i) acc[i] = Splat(0.0f);
-  for (int64_t n = 0; n < N; ++n) {
+  const V16 c0 = Load(ct);
+  for (int i = 0; i < 16; ++i) acc[i] = Splat(S_p0[i * N]) * c0;
+  for (int64_t n = 1; n < N; ++n) {
     const V16 c = Load(ct + n * Lp);
     const float* sn = S_p0 + n;
     for (int i = 0; i < 16; ++i) acc[i] = Fma(Splat(sn[i * N]), c, acc[i]);
@@ -362,18 +380,16 @@ void SsdChunkedImpl(const SsdParams& q, const SsdInputs& in, int64_t chunk, floa
       float* Sh = S + h * P * N;
       if (g != cb_group) {  // CB[l, s] = C_l · B_s (s <= l), shared by the group's heads
         // Whole vectors of each row (entries s > l are computed, never used).
-        Transpose(Bg, Lc, N, in.ldbc, Lp, sc.bt.data());
+        if (blocked) {
+          TransposeTiles(Bg, Lc, N, in.ldbc, Lp, sc.bt.data());
+        } else {
+          Transpose(Bg, Lc, N, in.ldbc, Lp, sc.bt.data());
+        }
         for (int64_t l = 0; l < Lc; ++l) {
           AccumulateRows(&sc.cb[sz(l * Lp)], false, (l + 16) / 16 * 16, N, Cg + l * in.ldbc, 1,
                          sc.bt.data(), Lp);
         }
-        if (blocked) {
-          for (int64_t n = 0; n < N; ++n) {
-            float* row = &sc.ct[sz(n * Lp)];
-            for (int64_t l = 0; l < Lc; ++l) row[l] = Cg[l * in.ldbc + n];
-            std::fill(row + Lc, row + Lp, 0.0f);
-          }
-        }
+        if (blocked) TransposeTiles(Cg, Lc, N, in.ldbc, Lp, sc.ct.data());
         cb_group = g;
       }
       // Per-step dt and decay; decays from the chunk start (out) and to its end (in).
