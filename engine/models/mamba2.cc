@@ -166,7 +166,7 @@ class Mamba2Model final : public Model {
   // Scratch, grown on demand (token-major rows).
   int64_t scratch_rows_ = 0;
   int64_t ld_normed_ = 0, ld_y_ = 0;
-  std::vector<float> hidden_, normed_, zxbcdt_, xbc_, y_;
+  std::vector<float> hidden_, normed_, zxbcdt_, xbc_, y_, proj_;
 };
 
 Status Mamba2Model::InitLayer(int64_t i, Mamba2Layer* L) {
@@ -334,6 +334,7 @@ void Mamba2Model::EnsureScratch(int64_t m) {
   ld_normed_ = kernels::ActivationStride(D_);
   ld_y_ = kernels::ActivationStride(E_);
   hidden_.resize(rows * static_cast<size_t>(D_));
+  proj_.resize(rows * static_cast<size_t>(D_));
   normed_.resize(rows * static_cast<size_t>(std::max(ld_normed_, D_)));
   zxbcdt_.resize(rows * static_cast<size_t>(W_));
   xbc_.resize(rows * static_cast<size_t>(Cx_));
@@ -430,15 +431,31 @@ Status Mamba2Model::Forward(const Batch& batch, StatePool& pool, Logits* logits)
 
   // h: (M, D) embeddings, the fp32 residual stream.
   EmbedTokens(embedding_, batch, row0, hidden_.data(), D_);
-  for (const Mamba2Layer& L : layers_) {
-    kernels::RmsNorm(hidden_.data(), M, D_, D_, L.norm.data(), cfg_.eps, normed_.data(),
-                     ld_normed_);
+  // Between layers, rows in parallel blocks: h += proj (the previous layer's
+  // out_proj), then the next layer's RmsNorm of h into normed_.
+  constexpr int64_t kNormRows = 32;
+  const int64_t norm_tasks = (M + kNormRows - 1) / kNormRows;
+  const auto add_and_norm = [&](bool add, const Mamba2Layer* next) {
+    pool_.ParallelFor(static_cast<int>(norm_tasks), [&](int task) {
+      const int64_t m0 = task * kNormRows, m1 = std::min(M, m0 + kNormRows);
+      float* h = &hidden_[static_cast<size_t>(m0 * D_)];
+      if (add) {
+        const float* p = &proj_[static_cast<size_t>(m0 * D_)];
+        for (int64_t i = 0; i < (m1 - m0) * D_; ++i) h[i] += p[i];
+      }
+      if (next != nullptr) {
+        kernels::RmsNorm(h, m1 - m0, D_, D_, next->norm.data(), cfg_.eps,
+                         &normed_[static_cast<size_t>(m0 * ld_normed_)], ld_normed_);
+      }
+    });
+  };
+  add_and_norm(false, &layers_[0]);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const Mamba2Layer& L = layers_[i];
     Mixer(L, batch, row0, pool);
-    // h += y · out_projᵀ (normed_ is free here and holds the product).
     kernels::Gemm(y_.data(), M, ld_y_, L.out_proj, L.out_bias.empty() ? nullptr : L.out_bias.data(),
-                  normed_.data(), D_, &pool_);
-    for (int64_t i = 0; i < M * D_; ++i)
-      hidden_[static_cast<size_t>(i)] += normed_[static_cast<size_t>(i)];
+                  proj_.data(), D_, &pool_);
+    add_and_norm(true, i + 1 < layers_.size() ? &layers_[i + 1] : nullptr);
   }
 
   // Final norm, then lm_head on the rows that need logits (embed sequences:
