@@ -81,6 +81,31 @@ SsdParams DimsOf(const ScanShape& shape) {
   return p;
 }
 
+// The CPU kernels' parameters: the shape's dimensions with the inputs'
+// per-head vectors.
+SsdParams CpuParams(const ScanShape& shape, const ScanInputs& in) {
+  SsdParams c = DimsOf(shape);
+  c.dt_bias = in.dt_bias.data();
+  c.A = in.A.data();
+  c.D = in.D.data();
+  return c;
+}
+
+// Sequence s's rows of `in`, for the CPU kernels.
+SsdInputs CpuInputs(const ScanShape& shape, const ScanInputs& in, const Seqs& seqs, int s) {
+  const int64_t r = seqs.starts[s];
+  SsdInputs si;
+  si.T = seqs.T(s);
+  si.x = &in.xbc[r * in.Cx];
+  si.ldx = in.Cx;
+  si.B = si.x + in.E;
+  si.C = si.x + in.E + shape.G * shape.N;
+  si.ldbc = in.Cx;
+  si.dt = &in.dt[r * in.ldd + in.dt_col];
+  si.ldd = in.ldd;
+  return si;
+}
+
 class GpuMamba2Scan : public ::testing::TestWithParam<ScanShape> {};
 
 TEST_P(GpuMamba2Scan, MatchesCpuAndChunkEqualsSteps) {
@@ -100,22 +125,11 @@ TEST_P(GpuMamba2Scan, MatchesCpuAndChunkEqualsSteps) {
   // CPU: each sequence on its own, all heads.
   std::vector<float> y_cpu(seqs.M() * E), s_cpu = s0;
   {
-    SsdParams c = p;
-    c.dt_bias = in.dt_bias.data();
-    c.A = in.A.data();
-    c.D = in.D.data();
+    const SsdParams c = CpuParams(shape, in);
     for (int s = 0; s < seqs.n(); ++s) {
       const int64_t r = seqs.starts[s];
-      SsdInputs si;
-      si.T = seqs.T(s);
-      si.x = &in.xbc[r * Cx];
-      si.ldx = Cx;
-      si.B = si.x + E;
-      si.C = si.x + E + GN;
-      si.ldbc = Cx;
-      si.dt = &in.dt[r * in.ldd + in.dt_col];
-      si.ldd = in.ldd;
-      kernels::SsdScan(c, si, &s_cpu[s * slot_floats + ssm_off], &y_cpu[r * E], E, 0, shape.H);
+      kernels::SsdScan(c, CpuInputs(shape, in, seqs, s), &s_cpu[s * slot_floats + ssm_off],
+                       &y_cpu[r * E], E, 0, shape.H);
     }
   }
 
@@ -225,21 +239,10 @@ TEST_P(GpuMamba2Chunked, MatchesCpuScanAndChunked) {
   // CPU: each sequence on its own, all heads, by the recurrence and chunked.
   std::vector<float> y_scan(seqs.M() * E), s_scan = s0, y_chunked(seqs.M() * E), s_chunked = s0;
   {
-    SsdParams c = p;
-    c.dt_bias = in.dt_bias.data();
-    c.A = in.A.data();
-    c.D = in.D.data();
+    const SsdParams c = CpuParams(shape, in);
     for (int s = 0; s < seqs.n(); ++s) {
       const int64_t r = seqs.starts[s];
-      SsdInputs si;
-      si.T = seqs.T(s);
-      si.x = &in.xbc[r * Cx];
-      si.ldx = Cx;
-      si.B = si.x + E;
-      si.C = si.x + E + GN;
-      si.ldbc = Cx;
-      si.dt = &in.dt[r * in.ldd + in.dt_col];
-      si.ldd = in.ldd;
+      const SsdInputs si = CpuInputs(shape, in, seqs, s);
       const size_t st = s * slot_floats + ssm_off;
       kernels::SsdScan(c, si, &s_scan[st], &y_scan[r * E], E, 0, shape.H);
       kernels::SsdChunked(c, si, chunk, &s_chunked[st], &y_chunked[r * E], E, 0, shape.H);
