@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "engine/util/hash.h"
+#include "kernels/cpu/rmsnorm.h"
 
 namespace rs::engine {
 
@@ -111,6 +112,20 @@ std::vector<int64_t> TokenRowStarts(const Batch& batch) {
     starts[s + 1] = starts[s] + static_cast<int64_t>(batch.seqs[s].tokens.size());
   }
   return starts;
+}
+
+void ResidualAndRmsNorm(kernels::ThreadPool& pool, float* hidden, const float* proj, int64_t M,
+                        int64_t D, const float* norm_w, float eps, float* out, int64_t ldo) {
+  constexpr int64_t kRows = 32;
+  pool.ParallelFor(static_cast<int>((M + kRows - 1) / kRows), [&](int task) {
+    const int64_t m0 = task * kRows, m1 = std::min(M, m0 + kRows);
+    float* h = hidden + m0 * D;
+    if (proj != nullptr) {
+      const float* p = proj + m0 * D;
+      for (int64_t i = 0; i < (m1 - m0) * D; ++i) h[i] += p[i];
+    }
+    if (norm_w != nullptr) kernels::RmsNorm(h, m1 - m0, D, D, norm_w, eps, out + m0 * ldo, ldo);
+  });
 }
 
 void EmbedTokens(const kernels::WeightMatrix& embedding, const Batch& batch,

@@ -99,6 +99,16 @@ void EmbedTokens(const kernels::WeightMatrix& embedding, const Batch& batch,
 // logits->embed_sums.
 std::vector<int64_t> LogitRows(const Batch& batch, const std::vector<int64_t>& row_starts, Logits* logits);
 
+// Between two layers of a pre-norm residual model (Mamba-1, Mamba-2), rows in
+// parallel blocks on `pool`: hidden += proj (when proj is non-null), then,
+// when norm_w is non-null, out = RmsNorm(hidden) ⊙ norm_w. Each row gets the
+// same operations as the serial loop and kernels::RmsNorm on the whole step.
+// hidden and proj: (M, D), row stride D; out: row stride ldo. proj and out
+// may be the same buffer only when ldo == D (a block reads its proj rows
+// before writing its out rows).
+void ResidualAndRmsNorm(kernels::ThreadPool& pool, float* hidden, const float* proj, int64_t M,
+                        int64_t D, const float* norm_w, float eps, float* out, int64_t ldo);
+
 // The final stage of a CPU model's step, shared by every architecture.
 // hidden: (M, D) residual stream of the step's token rows, rows as
 // TokenRowStarts gives them (row_starts). final_norm(x, rows, y) applies the

@@ -201,8 +201,9 @@ Status Mamba1Model::Forward(const Batch& batch, StatePool& pool, Logits* logits)
     });
   };
   const int64_t ldbc = R_ + 2 * N_;
-  for (Mamba1Layer& L : layers_) {
-    kernels::RmsNorm(hidden_.data(), M, D_, D_, L.norm.data(), eps_, normed_.data(), D_);
+  ResidualAndRmsNorm(pool_, hidden_.data(), nullptr, M, D_, layers_[0].norm.data(), eps_, normed_.data(), D_);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const Mamba1Layer& L = layers_[i];
     // xz: (M, 2E) = normed · in_projᵀ; x = xz[:, :E], z = xz[:, E:].
     kernels::Gemm(normed_.data(), M, D_, L.in_proj, L.in_bias.empty() ? nullptr : L.in_bias.data(),
                   xz_.data(), 2 * E_, &pool_);
@@ -225,10 +226,12 @@ Status Mamba1Model::Forward(const Batch& batch, StatePool& pool, Logits* logits)
                              &xz_[static_cast<size_t>(r * 2 * E_ + E_)], 2 * E_, T, E_, N_, h,
                              &y_[static_cast<size_t>(r * E_)], E_, e0, e1);
     });
-    // h += y · out_projᵀ (normed_ is free here and holds the product).
+    // h += y · out_projᵀ (normed_ is free here and holds the product; its
+    // stride is D_), then the next layer's RmsNorm into normed_.
     kernels::Gemm(y_.data(), M, E_, L.out_proj, L.out_bias.empty() ? nullptr : L.out_bias.data(),
                   normed_.data(), D_, &pool_);
-    for (int64_t i = 0; i < M * D_; ++i) hidden_[static_cast<size_t>(i)] += normed_[static_cast<size_t>(i)];
+    const float* next_norm = i + 1 < layers_.size() ? layers_[i + 1].norm.data() : nullptr;
+    ResidualAndRmsNorm(pool_, hidden_.data(), normed_.data(), M, D_, next_norm, eps_, normed_.data(), D_);
   }
 
   // Final norm, then lm_head on the rows that need logits (embed sequences:

@@ -431,31 +431,18 @@ Status Mamba2Model::Forward(const Batch& batch, StatePool& pool, Logits* logits)
 
   // h: (M, D) embeddings, the fp32 residual stream.
   EmbedTokens(embedding_, batch, row0, hidden_.data(), D_);
-  // Between layers, rows in parallel blocks: h += proj (the previous layer's
-  // out_proj), then the next layer's RmsNorm of h into normed_.
-  constexpr int64_t kNormRows = 32;
-  const int64_t norm_tasks = (M + kNormRows - 1) / kNormRows;
-  const auto add_and_norm = [&](bool add, const Mamba2Layer* next) {
-    pool_.ParallelFor(static_cast<int>(norm_tasks), [&](int task) {
-      const int64_t m0 = task * kNormRows, m1 = std::min(M, m0 + kNormRows);
-      float* h = &hidden_[static_cast<size_t>(m0 * D_)];
-      if (add) {
-        const float* p = &proj_[static_cast<size_t>(m0 * D_)];
-        for (int64_t i = 0; i < (m1 - m0) * D_; ++i) h[i] += p[i];
-      }
-      if (next != nullptr) {
-        kernels::RmsNorm(h, m1 - m0, D_, D_, next->norm.data(), cfg_.eps,
-                         &normed_[static_cast<size_t>(m0 * ld_normed_)], ld_normed_);
-      }
-    });
-  };
-  add_and_norm(false, &layers_[0]);
+  // Between layers: h += the previous layer's out_proj (proj_; normed_ may
+  // have a padded stride), then the next layer's RmsNorm into normed_.
+  ResidualAndRmsNorm(pool_, hidden_.data(), nullptr, M, D_, layers_[0].norm.data(), cfg_.eps,
+                     normed_.data(), ld_normed_);
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Mamba2Layer& L = layers_[i];
     Mixer(L, batch, row0, pool);
     kernels::Gemm(y_.data(), M, ld_y_, L.out_proj, L.out_bias.empty() ? nullptr : L.out_bias.data(),
                   proj_.data(), D_, &pool_);
-    add_and_norm(true, i + 1 < layers_.size() ? &layers_[i + 1] : nullptr);
+    const float* next_norm = i + 1 < layers_.size() ? layers_[i + 1].norm.data() : nullptr;
+    ResidualAndRmsNorm(pool_, hidden_.data(), proj_.data(), M, D_, next_norm, cfg_.eps,
+                       normed_.data(), ld_normed_);
   }
 
   // Final norm, then lm_head on the rows that need logits (embed sequences:
