@@ -145,6 +145,10 @@ class Mamba2Model final : public Model {
  private:
   Status InitLayer(int64_t i, Mamba2Layer* L);
   void EnsureScratch(int64_t m_tokens);
+  // Whether a sequence's chunk of T tokens takes the SSD form.
+  bool TakesSsd(int64_t T) const {
+    return options_.ssd_min_tokens > 0 && T >= options_.ssd_min_tokens;
+  }
   // The mixer of layer L on the step's rows: normed_ (M, D) -> y_ (M, E).
   void Mixer(const Mamba2Layer& L, const Batch& batch, const std::vector<int64_t>& row0,
              StatePool& pool);
@@ -382,7 +386,7 @@ void Mamba2Model::Mixer(const Mamba2Layer& L, const Batch& batch, const std::vec
   // depend on the blocking.
   // A lone sequence in the SSD form: one task per thread, as each task
   // recomputes its group's C·Bᵀ per chunk.
-  const bool lone_ssd = n_seq == 1 && options_.ssd_min_tokens > 0 && M >= options_.ssd_min_tokens;
+  const bool lone_ssd = n_seq == 1 && TakesSsd(M);
   const int64_t per_thread = lone_ssd ? 1 : 2;
   const int64_t tasks_per_seq = std::min<int64_t>(
       H_, std::max<int64_t>(1, (per_thread * threads + static_cast<int64_t>(n_seq) - 1) /
@@ -405,7 +409,7 @@ void Mamba2Model::Mixer(const Mamba2Layer& L, const Batch& batch, const std::vec
     in.ldd = W_;
     float* S = pool.SlotData(batch.seqs[s].slot) + L.ssm_off;
     float* y = &y_[static_cast<size_t>(r * ld_y_)];
-    if (options_.ssd_min_tokens > 0 && T >= options_.ssd_min_tokens) {
+    if (TakesSsd(T)) {
       kernels::SsdChunked(q, in, ssd_chunk_, S, y, ld_y_, h0, h1);
     } else {
       kernels::SsdScan(q, in, S, y, ld_y_, h0, h1);
