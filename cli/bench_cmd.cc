@@ -211,6 +211,7 @@ int RunBench(int argc, char** argv) {
     out.Set("device", json::Value::String(spec.device));
     out.Set("threads", json::Value::Int(n_threads));
     out.Set("cpu_level", json::Value::String(kernels::CpuLevelName()));
+    out.Set("gemm_weight_stream", json::Value::String(kernels::GemmWeightStreamName()));
     out.Set("prompt_len", json::Value::Int(*prompt_len));
     out.Set("gen", json::Value::Int(*gen));
     out.Set("runs", json::Value::Int(*runs));
@@ -238,7 +239,8 @@ int RunBench(int argc, char** argv) {
   std::printf("model            %s (%s, %s weights, %s)\n", path.c_str(), engine::ArchName(spec.arch),
               spec.weight_dtype.c_str(), spec.details.c_str());
   std::printf("device           %s\n", spec.device.c_str());
-  std::printf("threads          %d (%s kernels), median of %lld runs\n", n_threads, kernels::CpuLevelName(),
+  std::printf("threads          %d (%s kernels, weight stream: %s), median of %lld runs\n",
+              n_threads, kernels::CpuLevelName(), kernels::GemmWeightStreamName(),
               static_cast<long long>(*runs));
   std::printf("prefill          %8.1f tok/s  (%lld tokens, %.1f GFLOP/s)\n", prefill,
               static_cast<long long>(*prompt_len), prefill * flops_per_token / 1e9);

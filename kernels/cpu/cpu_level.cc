@@ -51,7 +51,56 @@ CpuLevel EnvLevel() {
 
 std::atomic<int> g_override{-1};
 
+// AMD family 1Ah (Zen 5) and later: see WeightStream in the header.
+WeightStream DetectWeightStream() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid(0, &eax, &ebx, &ecx, &edx) == 0) return WeightStream::kPrefetch;
+  char vendor[13] = {};
+  std::memcpy(vendor, &ebx, 4);
+  std::memcpy(vendor + 4, &edx, 4);
+  std::memcpy(vendor + 8, &ecx, 4);
+  if (std::strcmp(vendor, "AuthenticAMD") != 0 || __get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0) {
+    return WeightStream::kPrefetch;
+  }
+  const unsigned base = (eax >> 8) & 0xf;
+  const unsigned family = base == 0xf ? base + ((eax >> 20) & 0xff) : base;
+  if (family >= 0x1a) return WeightStream::kTouch;
+#endif
+  return WeightStream::kPrefetch;
+}
+
+WeightStream ParseStream(const char* name, WeightStream fallback) {
+  if (name == nullptr) return fallback;
+  if (std::strcmp(name, "prefetch") == 0) return WeightStream::kPrefetch;
+  if (std::strcmp(name, "touch") == 0) return WeightStream::kTouch;
+  return fallback;
+}
+
+WeightStream EnvWeightStream() {
+  static const WeightStream mode = ParseStream(std::getenv("RS_GEMM_STREAM"), DetectWeightStream());
+  return mode;
+}
+
+std::atomic<int> g_stream_override{-1};
+
 }  // namespace
+
+WeightStream GetWeightStream() {
+  const int o = g_stream_override.load(std::memory_order_relaxed);
+  return o >= 0 ? static_cast<WeightStream>(o) : EnvWeightStream();
+}
+
+WeightStream SetWeightStreamForTesting(const char* mode) {
+  g_stream_override.store(
+      mode == nullptr ? -1 : static_cast<int>(ParseStream(mode, EnvWeightStream())),
+      std::memory_order_relaxed);
+  return GetWeightStream();
+}
+
+const char* WeightStreamToString(WeightStream mode) {
+  return mode == WeightStream::kTouch ? "touch" : "prefetch";
+}
 
 CpuLevel DetectedCpuLevel() {
   static const CpuLevel level = Detect();
@@ -86,5 +135,7 @@ const char* CpuLevelToString(CpuLevel level) {
 }
 
 const char* CpuLevelName() { return CpuLevelToString(GetCpuLevel()); }
+
+const char* GemmWeightStreamName() { return WeightStreamToString(GetWeightStream()); }
 
 }  // namespace rs::kernels

@@ -67,4 +67,8 @@ void WeightRowToF32(const WeightMatrix& w, int64_t row, float* out);
 // (overridable with RS_CPU_LEVEL=avx2|scalar for tests).
 const char* CpuLevelName();
 
+// "prefetch" or "touch": how Gemm streams DRAM-resident weights for batched
+// decode on this CPU (kernels/cpu/cpu_level.h; RS_GEMM_STREAM overrides it).
+const char* GemmWeightStreamName();
+
 }  // namespace rs::kernels

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/cpu/cpu_level.h"
 #include "kernels/cpu/gemm_internal.h"
 
 namespace rs::kernels::internal {
@@ -122,6 +123,17 @@ void Kernel(const float* x, int64_t ldx, const void* w, int64_t ldw, int64_t K, 
   }
 }
 
+// Reads every cache line of [p, p + bytes) in a tight loop of independent
+// loads whose values are discarded: the hardware prefetcher then streams the
+// range from DRAM at full rate (WeightStream::kTouch in cpu_level.h).
+inline void TouchBytes(const unsigned char* p, int64_t bytes) {
+  __m512i any = _mm512_setzero_si512();
+  int64_t i = 0;
+  for (; i + 64 <= bytes; i += 64) any = _mm512_or_si512(any, _mm512_loadu_si512(p + i));
+  if (i < bytes) any = _mm512_or_si512(any, _mm512_set1_epi32(p[bytes - 1]));
+  asm volatile("" : : "v"(any));
+}
+
 using KernelFn = void (*)(const float*, int64_t, const void*, int64_t, int64_t, const float*,
                           float*, int64_t, const char*, int64_t);
 
@@ -186,6 +198,12 @@ constexpr int kMainNb = 6;                    // rows of W per micro-kernel when
 // on it: each output's reduction is the same.
 constexpr int kSmallNb = 1;
 constexpr int64_t kXBlockBytes = 192 * 1024;  // x rows kept in L2 per pass
+// WeightStream::kTouch applies from 2 micro-kernel calls per panel (with one,
+// that call streams the panel itself) up to the batched-decode sizes where
+// it was measured (RWKV-7 0.1B step GEMMs, Zen 5: M = 8 +28 %, 16 +8 %,
+// 32 even, 64 +8 %; M = 512 even).
+constexpr int64_t kTouchMinRows = 2 * kMainMb;
+constexpr int64_t kTouchMaxRows = 64;
 
 int64_t ElementBytes(WeightType t) { return t == WeightType::kF32 ? 4 : 2; }
 
@@ -209,6 +227,14 @@ void GemmBlockAvx512(const float* x, int64_t ldx, int64_t m0, int64_t m1, const 
   }
   // Many rows: for each block of x rows (kept in L2), walk panels of kMainNb
   // W rows (kept in L1, widened to fp32 once per block) over the block.
+  // How the W panels stream from DRAM (cpu_level.h). kTouch replaces the
+  // prefetches only where it was measured to pay: F32 panels, kTouchMinRows
+  // to kTouchMaxRows rows. F16/BF16 panels are read in one tight pass by
+  // their widening below anyway, and there the prefetches still pay on Zen 5
+  // (RWKV-7 BF16, 16 sequences: 648-736 tok/s with them, 555-607 without).
+  const bool touch = GetWeightStream() == WeightStream::kTouch && w.type == WeightType::kF32 &&
+                     rows >= kTouchMinRows && rows <= kTouchMaxRows;
+  const bool prefetch = !touch;
   thread_local std::vector<float> panel;
   if (w.type != WeightType::kF32)
     panel.resize(static_cast<size_t>(kMainNb * std::max<int64_t>(K, 1)));
@@ -244,6 +270,7 @@ void GemmBlockAvx512(const float* x, int64_t ldx, int64_t m0, int64_t m1, const 
         }
         wp = panel.data();
       }
+      if (touch) TouchBytes(static_cast<const unsigned char*>(wp), nb * K * esize);
       const float* bn = bias != nullptr ? bias + n : nullptr;
       const KernelFn main = Select<WeightType::kF32>(kMainMb, nb);
       // Software-prefetch the W panel two ahead into L2 while this one
@@ -252,8 +279,8 @@ void GemmBlockAvx512(const float* x, int64_t ldx, int64_t m0, int64_t m1, const 
       // the FMAs then overlap instead of taking turns. Harness, all GEMMs of
       // an RWKV-7 0.1B step at M = 16, 2 threads: 33.5-35.4 ms with one burst
       // per call for the next panel -> 27.5-29.1 ms. Prefetches never change
-      // results.
-      const int64_t next_n = n + 2 * kMainNb;
+      // results. (WeightStream::kPrefetch only.)
+      const int64_t next_n = prefetch ? n + 2 * kMainNb : n1;
       const char* next = next_n < n1 ? reinterpret_cast<const char*>(wbytes + next_n * K * esize) : nullptr;
       const int64_t next_bytes = next ? std::min<int64_t>(kMainNb, n1 - next_n) * K * esize : 0;
       const int64_t calls = std::max<int64_t>(1, (mb1 - mb0) / kMainMb);

@@ -173,6 +173,39 @@ TEST_P(GemmLevelTest, BatchedEqualsUnbatchedBitwise) {
   }
 }
 
+// Both ways of streaming the weights (cpu_level.h: WeightStream) give the
+// single-row results bitwise, across the batched-decode sizes the touch pass
+// covers and its edges, misaligned weights and K tails.
+TEST_P(GemmLevelTest, WeightStreamModesGiveTheSameBits) {
+  ScopedCpuLevel level(GetParam());
+  RS_REQUIRE_LEVEL(level);
+  ThreadPool pool2(2);
+  for (WeightType type : {WeightType::kF32, WeightType::kBF16}) {
+    for (int64_t k : {37, 768, 3072}) {
+      const int64_t n = 203;
+      const TestWeights w(type, n, k, 41);
+      const int64_t max_m = 65;
+      const std::vector<float> x = RandomVector(max_m * k, 43);
+      std::vector<float> single(max_m * n);
+      for (int64_t m = 0; m < max_m; ++m) {
+        Gemm(x.data() + m * k, 1, k, w.matrix(), nullptr, single.data() + m * n, n, nullptr);
+      }
+      for (const char* mode : {"prefetch", "touch"}) {
+        SetWeightStreamForTesting(mode);
+        ASSERT_STREQ(GemmWeightStreamName(), mode);
+        for (int64_t M : {4, 7, 8, 16, 40, 64, 65}) {
+          SCOPED_TRACE(::testing::Message()
+                       << mode << " " << TypeName(type) << " K=" << k << " M=" << M);
+          std::vector<float> y(M * n);
+          Gemm(x.data(), M, k, w.matrix(), nullptr, y.data(), n, &pool2);
+          ASSERT_EQ(FirstDifference(y.data(), single.data(), y.size()), -1);
+        }
+      }
+      SetWeightStreamForTesting(nullptr);
+    }
+  }
+}
+
 TEST_P(GemmLevelTest, LargeProblemIsThreadCountInvariant) {
   ScopedCpuLevel level(GetParam());
   RS_REQUIRE_LEVEL(level);
