@@ -36,9 +36,10 @@ const char* CpuLevelToString(CpuLevel level);
 //   kTouch:    for F32 weights and 8..64 rows, no software prefetches; the
 //              panel is first read by a tight load loop, which the hardware
 //              prefetcher streams at full rate (AMD Zen 5, where those
-//              prefetches gained nothing there: the same GEMMs 21.6-23.4 ->
-//              20.3-21.0 ms, RWKV-7 16-sequence decode +10 %, 8 sequences
-//              +20 %; docs/perf.md). Elsewhere it keeps the prefetches.
+//              prefetches gained nothing: the same GEMMs 21.6-23.4 ->
+//              20.3-21.0 ms; RWKV-7 F32 decode +5-10 % at 16 sequences,
+//              +12-16 % at 8; docs/perf.md). Elsewhere it keeps the
+//              prefetches.
 // Chosen once from the CPU (kTouch on AMD family 1Ah and later, kPrefetch
 // elsewhere); RS_GEMM_STREAM=prefetch|touch overrides it. Neither changes
 // any result.

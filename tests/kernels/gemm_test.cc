@@ -173,6 +173,16 @@ TEST_P(GemmLevelTest, BatchedEqualsUnbatchedBitwise) {
   }
 }
 
+// Forces a WeightStream mode for its lifetime, and restores the detected one
+// even when an assertion leaves the test early.
+class ScopedWeightStream {
+ public:
+  explicit ScopedWeightStream(const char* mode) { SetWeightStreamForTesting(mode); }
+  ~ScopedWeightStream() { SetWeightStreamForTesting(nullptr); }
+  ScopedWeightStream(const ScopedWeightStream&) = delete;
+  ScopedWeightStream& operator=(const ScopedWeightStream&) = delete;
+};
+
 // Both ways of streaming the weights (cpu_level.h: WeightStream) give the
 // single-row results bitwise, across the batched-decode sizes the touch pass
 // covers and its edges, misaligned weights and K tails.
@@ -191,7 +201,7 @@ TEST_P(GemmLevelTest, WeightStreamModesGiveTheSameBits) {
         Gemm(x.data() + m * k, 1, k, w.matrix(), nullptr, single.data() + m * n, n, nullptr);
       }
       for (const char* mode : {"prefetch", "touch"}) {
-        SetWeightStreamForTesting(mode);
+        const ScopedWeightStream stream(mode);
         ASSERT_STREQ(GemmWeightStreamName(), mode);
         for (int64_t M : {4, 7, 8, 16, 40, 64, 65}) {
           SCOPED_TRACE(::testing::Message()
@@ -201,7 +211,6 @@ TEST_P(GemmLevelTest, WeightStreamModesGiveTheSameBits) {
           ASSERT_EQ(FirstDifference(y.data(), single.data(), y.size()), -1);
         }
       }
-      SetWeightStreamForTesting(nullptr);
     }
   }
 }
