@@ -52,6 +52,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kReplicas = 3;
 constexpr int kLeaseSeconds = 2;
+constexpr int kMaxTokensLimit = 100000;  // each replica's --max-tokens-limit
 
 double Seconds(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -232,7 +233,7 @@ class ClusterTest : public ::testing::Test {
       std::vector<std::string> args = {
           "--sessions", "postgres:" + g->pg_conninfo, "--replica-id", r.id, "--replica-lease-seconds",
           std::to_string(kLeaseSeconds), "--metrics-listen", "127.0.0.1:0", "--max-seqs", "16",
-          "--max-tokens-limit", "100000", "--drain-seconds", "60", "--no-request-log"};
+          "--max-tokens-limit", std::to_string(kMaxTokensLimit), "--drain-seconds", "60", "--no-request-log"};
       if (tokenizer_env != nullptr) args.insert(args.end(), {"--tokenizer", tokenizer_env});
       r.proc = std::make_unique<ServeProcess>(args, model);
       r.port = r.proc->port();
@@ -523,19 +524,41 @@ TEST_F(ClusterTest, SigtermDrainsStreamsWhileNewRequestsGoElsewhere) {
   Replica& draining = g->replicas[alive[0]];
   Replica& other = g->replicas[alive[1]];
 
-  // Long streams through nginx, round-robin over the two replicas.
-  // Long enough to outlast the checks below (RS_CLUSTER_DRAIN_TOKENS for a slower model).
+  // Long streams through nginx, round-robin over the two replicas, long
+  // enough to outlast the checks below (about 1.5 s after the SIGTERM) on any
+  // machine: 5 s of one lone stream's rate, measured here with the same
+  // request, and never fewer than 20,000 tokens (RS_CLUSTER_DRAIN_TOKENS sets
+  // the length instead, e.g. for a slower model), nor more than the replicas'
+  // limit. A fixed 20,000 was too short on a Zen 5 host: the drained replica's
+  // streams ended and it exited before its metrics were read.
   const char* tokens_env = std::getenv("RS_CLUSTER_DRAIN_TOKENS");
   constexpr int kStreams = 6;
-  const int kTokens = tokens_env != nullptr ? std::atoi(tokens_env) : 20000;
+  int tokens = 0;
+  if (tokens_env != nullptr) {
+    tokens = std::atoi(tokens_env);
+  } else {
+    constexpr int kProbe = 2000;
+    const auto p0 = Clock::now();
+    ASSERT_EQ(GenerateTokens(Inference(), LongRequest(kProbe)), kProbe);
+    tokens = static_cast<int>(std::clamp(kProbe / Seconds(p0) * 5.0, 20000.0, double{kMaxTokensLimit}));
+  }
   std::vector<int64_t> got(kStreams, 0);
   std::vector<grpc::Status> status(kStreams);
   std::atomic<int> started{0};
   std::vector<std::thread> streams;
+  // Joins the streams however the test leaves (an ASSERT below would
+  // otherwise destroy joinable threads: std::terminate, replicas orphaned).
+  struct JoinAll {
+    std::vector<std::thread>& threads;
+    ~JoinAll() {
+      for (auto& t : threads)
+        if (t.joinable()) t.join();
+    }
+  } join_all{streams};
   for (int i = 0; i < kStreams; ++i) {
     streams.emplace_back([&, i] {
       auto stub = v1::Inference::NewStub(g->channel);
-      got[i] = GenerateTokens(*stub, LongRequest(kTokens), "", &status[i], &started);
+      got[i] = GenerateTokens(*stub, LongRequest(tokens), "", &status[i], &started);
     });
   }
   const auto t0 = Clock::now();
@@ -546,12 +569,12 @@ TEST_F(ClusterTest, SigtermDrainsStreamsWhileNewRequestsGoElsewhere) {
   // Prompt tokens (computed or restored) count each new request on the replica
   // that serves it, when it starts (finished-request counters would also
   // count the long streams ending meanwhile).
-  auto prompt_tokens = [](const Replica& r) {
-    const std::string m = r.Metrics();
-    return MetricSum(m, "recurrent_prompt_tokens_total") + MetricSum(m, "recurrent_cached_tokens_total");
+  auto prompt_tokens = [](const std::string& metrics) {
+    return MetricSum(metrics, "recurrent_prompt_tokens_total") +
+           MetricSum(metrics, "recurrent_cached_tokens_total");
   };
-  const double draining_before = prompt_tokens(draining);
-  const double other_before = prompt_tokens(other);
+  const double draining_before = prompt_tokens(draining.Metrics());
+  const double other_before = prompt_tokens(other.Metrics());
 
   ASSERT_EQ(kill(draining.proc->pid(), SIGTERM), 0);
   // After the drain notice it stops listening: new requests go to the other replica.
@@ -563,12 +586,16 @@ TEST_F(ClusterTest, SigtermDrainsStreamsWhileNewRequestsGoElsewhere) {
     grpc::Status s;
     EXPECT_EQ(GenerateTokens(Inference(), fresh, "", &s), 8) << s.error_message();
   }
-  EXPECT_EQ(prompt_tokens(other) - other_before, kNew * kPrompt) << "new requests did not all go to the other replica";
-  EXPECT_EQ(prompt_tokens(draining) - draining_before, 0) << "a new request reached the draining replica";
+  EXPECT_EQ(prompt_tokens(other.Metrics()) - other_before, kNew * kPrompt)
+      << "new requests did not all go to the other replica";
+  const std::string draining_after = draining.Metrics();
+  ASSERT_FALSE(draining_after.empty()) << "the drained replica exited before the checks: streams of " << tokens
+                                       << " tokens ended too soon (RS_CLUSTER_DRAIN_TOKENS)";
+  EXPECT_EQ(prompt_tokens(draining_after) - draining_before, 0) << "a new request reached the draining replica";
   for (auto& t : streams) t.join();
   for (int i = 0; i < kStreams; ++i) {
     EXPECT_TRUE(status[i].ok()) << "stream " << i << ": " << status[i].error_message();
-    EXPECT_EQ(got[i], kTokens) << "stream " << i;
+    EXPECT_EQ(got[i], tokens) << "stream " << i;
   }
   EXPECT_EQ(draining.proc->Wait(), 0) << draining.proc->log();
   draining.alive = false;
